@@ -1,0 +1,350 @@
+"""tmpfs: the in-memory filesystem every layer lives on (mm/shmem.c in Linux).
+
+Entries are a dict per directory; file data is a copy-on-write ``Blob`` so that overlay copy-up
+can share the lower file's bytes and pay for a copy only when one side is written.
+Observable details follow tmpfs on Linux 6.18 as measured: readdir lists newest first,
+directory ``st_size`` is 40 + 20 per entry, short symlinks (< 128 bytes) take no blocks.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as st
+
+from overlaysim.vfs.node import FileData, Node, fserr
+from overlaysim.vfs.superblock import SuperBlock
+
+PAGE = 4096
+BOGO_DIRENT = 20
+SHORT_SYMLINK = 128
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+_stat_result = os.stat_result
+_S_IFMT = 0o170000
+_S_IFDIR = st.S_IFDIR
+_S_IFLNK = st.S_IFLNK
+_S_IFREG = st.S_IFREG
+
+
+class Blob:
+    """File bytes shared copy-on-write; ``pages`` tracks allocation only for sparse files."""
+
+    __slots__ = ("buf", "pages", "refs")
+
+    def __init__(self, buf: bytearray | None = None) -> None:
+        self.buf = bytearray() if buf is None else buf
+        self.refs = 1
+        self.pages: set[int] | None = None  # None: every page up to EOF is allocated
+
+    def blocks(self) -> int:
+        if self.pages is None:
+            return -(-len(self.buf) // PAGE) * (PAGE // 512)
+        return len(self.pages) * (PAGE // 512)
+
+    def clone(self) -> Blob:
+        b = Blob(bytearray(self.buf))
+        b.pages = None if self.pages is None else set(self.pages)
+        return b
+
+
+class MemInode(Node, FileData):
+    __slots__ = (
+        "atime",
+        "blob",
+        "ctime",
+        "entries",
+        "gid",
+        "ino",
+        "mode",
+        "mounted",
+        "mtime",
+        "nlink",
+        "parent",
+        "rdev",
+        "sb",
+        "target",
+        "uid",
+        "xattrs",
+    )
+
+    def __init__(self, sb: SuperBlock, mode: int, uid: int, gid: int, rdev: int = 0) -> None:
+        self.sb = sb
+        self.ino = sb.new_ino()
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.rdev = rdev
+        now = sb.clock()
+        self.atime = self.mtime = self.ctime = now
+        self.xattrs: dict[str, bytes] | None = None
+        self.mounted = 0
+        self.parent: Node = self
+        self.target = ""
+        ftype = mode & _S_IFMT
+        if ftype == _S_IFDIR:
+            self.entries: dict[str, MemInode] = {}
+            self.nlink = 2
+        else:
+            self.nlink = 1
+        if ftype == _S_IFREG:
+            self.blob = Blob()
+
+    # --- lookup & listing ------------------------------------------------------------------
+    def lookup(self, name: str) -> MemInode | None:
+        if self.mode & _S_IFMT != _S_IFDIR:
+            raise fserr(errno.ENOTDIR)
+        return self.entries.get(name)
+
+    def readdir(self) -> list[tuple[str, int, int]]:
+        if self.mode & _S_IFMT != _S_IFDIR:
+            raise fserr(errno.ENOTDIR)
+        return [(n, (i.mode >> 12) & 0o17, i.ino) for n, i in reversed(self.entries.items())]
+
+    def is_empty_dir(self) -> bool:
+        return not self.entries
+
+    def is_dead(self) -> bool:
+        return self.nlink == 0 and self.mode & _S_IFMT == _S_IFDIR
+
+    # --- attributes ------------------------------------------------------------------------
+    def size(self) -> int:
+        ftype = self.mode & _S_IFMT
+        if ftype == _S_IFREG:
+            return len(self.blob.buf)
+        if ftype == _S_IFDIR:
+            return 2 * BOGO_DIRENT + BOGO_DIRENT * len(self.entries)
+        if ftype == _S_IFLNK:
+            return len(os.fsencode(self.target))
+        return 0
+
+    def blocks(self) -> int:
+        ftype = self.mode & _S_IFMT
+        if ftype == _S_IFREG:
+            return self.blob.blocks()
+        if ftype == _S_IFLNK and self.size() >= SHORT_SYMLINK:
+            return PAGE // 512
+        return 0
+
+    def stat(self) -> os.stat_result:
+        a, m, c = self.atime, self.mtime, self.ctime
+        return _stat_result(
+            (
+                self.mode, self.ino, self.sb.dev, self.nlink, self.uid, self.gid, self.size(),
+                a // 1_000_000_000, m // 1_000_000_000, c // 1_000_000_000,
+                a / 1e9, m / 1e9, c / 1e9, a, m, c,
+                PAGE, self.blocks(), self.rdev,
+            )
+        )  # fmt: skip
+
+    def readlink(self) -> str:
+        if self.mode & _S_IFMT != _S_IFLNK:
+            raise fserr(errno.EINVAL)
+        return self.target
+
+    def setattr(
+        self,
+        *,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        size: int | None = None,
+        atime: int | None = None,
+        mtime: int | None = None,
+    ) -> None:
+        now = self.sb.clock()
+        if mode is not None:
+            self.mode = (self.mode & _S_IFMT) | (mode & 0o7777)
+        if uid is not None:
+            self.uid = uid
+        if gid is not None:
+            self.gid = gid
+        if size is not None:
+            self.truncate(size)
+        if atime is not None:
+            self.atime = atime
+        if mtime is not None:
+            self.mtime = mtime
+        self.ctime = now
+
+    def touch_atime(self) -> None:
+        # relatime: update when atime is not newer than mtime/ctime, or a day old.
+        a = self.atime
+        if a <= self.mtime or a <= self.ctime or self.sb.clock() - a >= 86_400 * 10**9:
+            self.atime = self.sb.clock()
+
+    def touch_dir(self) -> None:
+        self.mtime = self.ctime = self.sb.clock()
+
+    # --- xattrs ----------------------------------------------------------------------------
+    def getxattr(self, name: str) -> bytes:
+        x = self.xattrs
+        if x is None or name not in x:
+            raise fserr(errno.ENODATA)
+        return x[name]
+
+    def listxattr(self) -> list[str]:
+        return list(self.xattrs) if self.xattrs else []
+
+    def setxattr(self, name: str, value: bytes, flags: int) -> None:
+        x = self.xattrs
+        exists = x is not None and name in x
+        if flags & os.XATTR_CREATE and exists:
+            raise fserr(errno.EEXIST)
+        if flags & os.XATTR_REPLACE and not exists:
+            raise fserr(errno.ENODATA)
+        if x is None:
+            x = self.xattrs = {}
+        x[name] = bytes(value)
+        self.ctime = self.sb.clock()
+
+    def removexattr(self, name: str) -> None:
+        x = self.xattrs
+        if x is None or name not in x:
+            raise fserr(errno.ENODATA)
+        del x[name]
+        self.ctime = self.sb.clock()
+
+    # --- namespace -------------------------------------------------------------------------
+    def _add(self, name: str, node: MemInode) -> MemInode:
+        self.entries[name] = node
+        self.touch_dir()
+        return node
+
+    def create(self, name: str, mode: int, uid: int, gid: int, rdev: int) -> MemInode:
+        return self._add(name, MemInode(self.sb, mode, uid, gid, rdev))
+
+    def mkdir(self, name: str, mode: int, uid: int, gid: int) -> MemInode:
+        child = MemInode(self.sb, _S_IFDIR | (mode & 0o7777), uid, gid)
+        child.parent = self
+        self.nlink += 1
+        return self._add(name, child)
+
+    def symlink(self, name: str, target: str, uid: int, gid: int) -> MemInode:
+        child = MemInode(self.sb, _S_IFLNK | 0o777, uid, gid)
+        child.target = target
+        return self._add(name, child)
+
+    def link(self, name: str, node: Node) -> MemInode:
+        assert isinstance(node, MemInode)
+        node.nlink += 1
+        node.ctime = self.sb.clock()
+        return self._add(name, node)
+
+    def unlink(self, name: str, node: Node) -> None:
+        assert isinstance(node, MemInode)
+        del self.entries[name]
+        node.nlink -= 1
+        node.ctime = self.sb.clock()
+        self.touch_dir()
+
+    def rmdir(self, name: str, node: Node) -> None:
+        assert isinstance(node, MemInode)
+        del self.entries[name]
+        node.nlink = 0
+        self.nlink -= 1
+        self.touch_dir()
+
+    def rename(self, name: str, node: Node, newdir: Node, newname: str, flags: int) -> None:
+        """Move ``name`` to ``newdir/newname``; the VFS has checked types, emptiness, loops."""
+        assert isinstance(node, MemInode) and isinstance(newdir, MemInode)
+        now = self.sb.clock()
+        is_dir = node.mode & _S_IFMT == _S_IFDIR
+        victim = newdir.entries.get(newname)
+        if flags & RENAME_EXCHANGE:
+            assert victim is not None
+            self.entries[name] = victim
+            newdir.entries[newname] = node
+            victim_dir = victim.mode & _S_IFMT == _S_IFDIR
+            if newdir is not self and is_dir != victim_dir:
+                delta = 1 if is_dir else -1
+                newdir.nlink += delta
+                self.nlink -= delta
+            if is_dir:
+                node.parent = newdir
+            if victim_dir:
+                victim.parent = self
+            victim.ctime = now
+        else:
+            del self.entries[name]
+            if victim is not None:
+                if victim.mode & _S_IFMT == _S_IFDIR:
+                    victim.nlink = 0
+                    newdir.nlink -= 1
+                else:
+                    victim.nlink -= 1
+                victim.ctime = now
+                del newdir.entries[newname]
+            newdir.entries[newname] = node
+            if is_dir and newdir is not self:
+                self.nlink -= 1
+                newdir.nlink += 1
+                node.parent = newdir
+            if flags & RENAME_WHITEOUT:
+                self.entries[name] = MemInode(self.sb, st.S_IFCHR, 0, 0, 0)
+        node.ctime = now
+        self.mtime = self.ctime = now
+        newdir.mtime = newdir.ctime = now
+
+    # --- data ------------------------------------------------------------------------------
+    def open_data(self, flags: int) -> MemInode:
+        return self
+
+    def node(self) -> MemInode:
+        return self
+
+    def read(self, pos: int, n: int) -> bytes:
+        return bytes(self.blob.buf[pos : pos + n])
+
+    def _own_blob(self) -> Blob:
+        b = self.blob
+        if b.refs > 1:
+            b.refs -= 1
+            b = self.blob = b.clone()
+        return b
+
+    def write(self, pos: int, data: bytes) -> int:
+        b = self._own_blob()
+        buf = b.buf
+        n = len(data)
+        end = pos + n
+        old = len(buf)
+        if pos == old:
+            buf += data
+        else:
+            if pos > old:
+                self._make_sparse(b, old)
+                buf.extend(bytes(pos - old))
+            buf[pos:end] = data
+        if b.pages is not None and n:
+            b.pages.update(range(pos // PAGE, (end - 1) // PAGE + 1))
+        self.mtime = self.ctime = self.sb.clock()
+        return n
+
+    @staticmethod
+    def _make_sparse(b: Blob, old_size: int) -> None:
+        if b.pages is None:
+            b.pages = set(range(-(-old_size // PAGE)))
+
+    def truncate(self, length: int) -> None:
+        b = self._own_blob()
+        old = len(b.buf)
+        if length > old:
+            self._make_sparse(b, old)
+            b.buf.extend(bytes(length - old))
+        elif length < old:
+            del b.buf[length:]
+            if b.pages is not None:
+                last = -(-length // PAGE)
+                b.pages = {p for p in b.pages if p < last}
+        self.mtime = self.ctime = self.sb.clock()
+
+    def share_blob(self) -> Blob:
+        """Hand out this file's bytes copy-on-write (overlay copy-up)."""
+        self.blob.refs += 1
+        return self.blob
+
+
+def new_tmpfs(sb: SuperBlock, mode: int = 0o1777, uid: int = 0, gid: int = 0) -> MemInode:
+    root = MemInode(sb, _S_IFDIR | mode, uid, gid)
+    root.parent = root
+    return root

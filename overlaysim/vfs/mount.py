@@ -1,0 +1,89 @@
+"""The mount table: which filesystem sits on which directory (fs/namespace.c).
+
+Mounts stack: a new mount on a busy mountpoint goes on top of the mount already there, and the
+walk follows the stack to its top, as Linux does.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from overlaysim.vfs.node import Node, fserr
+
+_ids = itertools.count(20)
+
+
+class Mount:
+    __slots__ = ("fstype", "id", "mountpoint", "options", "parent", "private", "rdonly", "root", "source")
+
+    def __init__(
+        self,
+        root: Node,
+        source: str,
+        fstype: str,
+        options: str,
+        parent: Mount | None,
+        mountpoint: Node | None,
+        private: Any = None,
+    ) -> None:
+        self.id = next(_ids)
+        self.root = root
+        self.source = source
+        self.fstype = fstype
+        self.options = options
+        self.parent = parent
+        self.mountpoint = mountpoint
+        self.private = private  # the filesystem's own state (e.g. the overlay's layers)
+        self.rdonly = False
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    """One line of /proc/self/mounts."""
+
+    source: str
+    target: str
+    fstype: str
+    options: str
+
+    def line(self) -> str:
+        return f"{self.source} {self.target} {self.fstype} {self.options} 0 0"
+
+
+class MountTable:
+    def __init__(self, root: Mount) -> None:
+        self.root = root
+        self._on: dict[tuple[int, int], Mount] = {}
+        self.order: list[Mount] = [root]
+
+    def follow(self, mnt: Mount, node: Node) -> tuple[Mount, Node]:
+        """Cross every mount stacked on ``node`` (seen from ``mnt``) to the topmost root."""
+        while node.mounted:
+            child = self._on.get((id(mnt), id(node)))
+            if child is None:
+                break
+            mnt, node = child, child.root
+        return mnt, node
+
+    def attach(self, mnt: Mount, parent: Mount, mountpoint: Node) -> None:
+        parent, mountpoint = self.follow(parent, mountpoint)
+        mnt.parent = parent
+        mnt.mountpoint = mountpoint
+        mountpoint.mounted += 1  # type: ignore[misc]
+        self._on[(id(parent), id(mountpoint))] = mnt
+        self.order.append(mnt)
+
+    def detach(self, mnt: Mount) -> None:
+        if mnt.parent is None or mnt.mountpoint is None:
+            raise fserr(errno.EINVAL)
+        if any(m.parent is mnt for m in self.order):
+            raise fserr(errno.EBUSY)
+        del self._on[(id(mnt.parent), id(mnt.mountpoint))]
+        mnt.mountpoint.mounted -= 1  # type: ignore[misc]
+        self.order.remove(mnt)
+
+    def is_mount_root(self, mnt: Mount, node: Node) -> bool:
+        return node is mnt.root

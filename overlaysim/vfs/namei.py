@@ -1,0 +1,202 @@
+"""Path resolution (fs/namei.c): components, symlinks, ``..``, mounts, trailing slashes.
+
+Rules reproduced from Linux: at most 40 symlinks per resolution (ELOOP), ``..`` is physical
+(taken on the directory a symlink led to, not on the text), ``..`` at the process root stays
+there, names over 255 bytes give ENAMETOOLONG when looked up, paths of 4096 bytes or more give
+ENAMETOOLONG, and a trailing slash or ``/.`` demands a directory and follows a final symlink.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from overlaysim.vfs.cred import MAY_EXEC, permitted
+from overlaysim.vfs.mount import Mount
+from overlaysim.vfs.node import Node, fserr
+
+if TYPE_CHECKING:
+    from overlaysim.vfs.task import Task
+
+MAXSYMLINKS = 40
+PATH_MAX = 4096
+NAME_MAX = 255
+_S_IFMT = 0o170000
+_S_IFDIR = 0o040000
+_S_IFLNK = 0o120000
+
+# Kinds of final component for resolve_parent().
+LAST_NORM, LAST_DOT, LAST_DOTDOT, LAST_ROOT = 0, 1, 2, 3
+
+
+def name_too_long(name: str) -> bool:
+    return len(name) > 63 and len(name.encode("utf-8", "surrogateescape")) > NAME_MAX
+
+
+def check_path_len(path: str) -> None:
+    if len(path) >= 1024 and len(path.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise fserr(errno.ENAMETOOLONG)
+
+
+def _last_real(comps: list[str], start: int) -> int:
+    """Index of the last component that is not empty or '.'; -1 if none."""
+    i = len(comps) - 1
+    while i >= start and (comps[i] == "" or comps[i] == "."):
+        i -= 1
+    return i
+
+
+def start_point(task: Task, path: str, dir_fd: int | None) -> tuple[Mount, Node]:
+    if path[:1] == "/":
+        return task.root
+    if dir_fd is None:
+        return task.cwd
+    f = task.file(dir_fd)
+    if f.node.mode & _S_IFMT != _S_IFDIR:
+        raise fserr(errno.ENOTDIR)
+    return f.mnt, f.node
+
+
+def dotdot(task: Task, mnt: Mount, cur: Node) -> tuple[Mount, Node]:
+    rmnt, rnode = task.root
+    while True:
+        if cur is rnode and mnt is rmnt:
+            return mnt, cur
+        if cur is mnt.root:
+            up, mp = mnt.parent, mnt.mountpoint
+            if up is None or mp is None:
+                return mnt, cur
+            mnt, cur = up, mp
+            continue
+        return mnt, cur.parent
+
+
+def walk(
+    task: Task,
+    mnt: Mount,
+    cur: Node,
+    comps: list[str],
+    follow_last: bool,
+    links: int = 0,
+) -> tuple[Mount, Node, int]:
+    """Walk ``comps`` from ``cur``; returns the final (mount, node) and symlinks used so far."""
+    cred = task.cred
+    root = cred.uid == 0
+    table = task.fs.mount_table
+    last = _last_real(comps, 0)
+    trailing = last < len(comps) - 1
+    i = 0
+    n = len(comps)
+    while i < n:
+        c = comps[i]
+        i += 1
+        if c == "" or c == ".":
+            continue
+        if cur.mode & _S_IFMT != _S_IFDIR:
+            raise fserr(errno.ENOTDIR)
+        if not root and not permitted(cred, cur, MAY_EXEC):
+            raise fserr(errno.EACCES)
+        if c == "..":
+            mnt, cur = dotdot(task, mnt, cur)
+            continue
+        found = cur.lookup(c)
+        if found is None:
+            raise fserr(errno.ENAMETOOLONG if name_too_long(c) else errno.ENOENT)
+        child = found
+        if child.mounted:
+            mnt, child = table.follow(mnt, child)
+        if child.mode & _S_IFMT == _S_IFLNK and (i <= last or follow_last or trailing):
+            links += 1
+            if links > MAXSYMLINKS:
+                raise fserr(errno.ELOOP)
+            target = child.readlink()
+            if target == "":
+                raise fserr(errno.ENOENT)
+            rest = comps[i:]
+            comps = target.split("/") + rest
+            n = len(comps)
+            i = 0
+            last = _last_real(comps, 0)
+            trailing = trailing or last < len(comps) - 1
+            if target[0] == "/":
+                mnt, cur = task.root
+            continue
+        cur = child
+    if trailing and cur.mode & _S_IFMT != _S_IFDIR:
+        raise fserr(errno.ENOTDIR)
+    return mnt, cur, links
+
+
+def resolve(
+    task: Task, path: str, dir_fd: int | None = None, follow: bool = True
+) -> tuple[Mount, Node]:
+    if not path:
+        raise fserr(errno.ENOENT)
+    check_path_len(path)
+    mnt, cur = start_point(task, path, dir_fd)
+    mnt, cur, _ = walk(task, mnt, cur, path.split("/"), follow)
+    return mnt, cur
+
+
+class Parent:
+    """Where a create/delete/rename operates: the parent directory and the last name."""
+
+    __slots__ = ("kind", "mnt", "name", "node", "trailing")
+
+    def __init__(self, mnt: Mount, node: Node, name: str, kind: int, trailing: bool) -> None:
+        self.mnt = mnt
+        self.node = node
+        self.name = name
+        self.kind = kind
+        self.trailing = trailing
+
+    def lookup(self, task: Task) -> Node | None:
+        """Look the last name up in the parent (needs search permission on it)."""
+        check_search(task, self.node)
+        if name_too_long(self.name):
+            raise fserr(errno.ENAMETOOLONG)
+        child = self.node.lookup(self.name)
+        if child is not None and child.mounted:
+            _, child = task.fs.mount_table.follow(self.mnt, child)
+        return child
+
+
+def check_search(task: Task, node: Node) -> None:
+    if task.cred.uid != 0 and not permitted(task.cred, node, MAY_EXEC):
+        raise fserr(errno.EACCES)
+
+
+def resolve_parent(task: Task, path: str, dir_fd: int | None = None) -> Parent:
+    if not path:
+        raise fserr(errno.ENOENT)
+    check_path_len(path)
+    stripped = path.rstrip("/")
+    trailing = len(stripped) != len(path)
+    mnt, cur = start_point(task, path, dir_fd)
+    if not stripped:  # "/" or "///"
+        return Parent(mnt, cur, "", LAST_ROOT, trailing)
+    head, sep, name = stripped.rpartition("/")
+    if sep:
+        mnt, cur, _ = walk(task, mnt, cur, [*(head or "/").split("/"), ""], True)
+    elif cur.mode & _S_IFMT != _S_IFDIR:
+        raise fserr(errno.ENOTDIR)
+    kind = LAST_DOT if name == "." else LAST_DOTDOT if name == ".." else LAST_NORM
+    return Parent(mnt, cur, name, kind, trailing)
+
+
+def fspath(path: object) -> tuple[str, bool]:
+    """(str path, was_bytes) for str, bytes and os.PathLike arguments, as os accepts them."""
+    if isinstance(path, str):
+        if "\0" in path:
+            raise ValueError("embedded null byte")
+        return path, False
+    if isinstance(path, bytes):
+        if b"\0" in path:
+            raise ValueError("embedded null byte")
+        return path.decode("utf-8", "surrogateescape"), True
+    if isinstance(path, os.PathLike):
+        return fspath(os.fspath(path))
+    raise TypeError(
+        f"path should be string, bytes or os.PathLike, not {type(path).__name__}"
+    )
