@@ -47,7 +47,7 @@ class Process:
             mnt, node = self.os._resolve(target)
             if node.mode & 0o170000 != st.S_IFDIR:
                 raise fserr(errno.ENOTDIR)
-            new = self.fs._make_mount(self, source, fstype, data or "")
+            new = self.fs._make_mount(self, source, target, fstype, data or "")
         except OSError as e:
             raise named(e, target) from None
         self.fs.mount_table.attach(new, mnt, node)
@@ -98,13 +98,15 @@ class HostFS(Process):
         return Process(self, task)
 
     # --- mounting -------------------------------------------------------------------------
-    def _make_mount(self, proc: Process, source: str, fstype: str, data: str) -> Mount:
+    def _make_mount(
+        self, proc: Process, source: str, target: Any, fstype: str, data: str
+    ) -> Mount:
         if fstype == "tmpfs":
             return self._make_tmpfs(source, data)
         if fstype == "overlay":
             from overlaysim.overlay.super import mount_overlay
 
-            return mount_overlay(proc, source, data)
+            return mount_overlay(proc, source, data, os.fsdecode(target))
         raise fserr(errno.ENODEV)
 
     def _make_tmpfs(self, source: str, data: str) -> Mount:

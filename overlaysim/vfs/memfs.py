@@ -100,8 +100,6 @@ class MemInode(Node, FileData):
             raise fserr(errno.ENOTDIR)
         return [(n, (i.mode >> 12) & 0o17, i.ino) for n, i in reversed(self.entries.items())]
 
-    def is_empty_dir(self) -> bool:
-        return not self.entries
 
     def is_dead(self) -> bool:
         return self.nlink == 0 and self.mode & _S_IFMT == _S_IFDIR
@@ -126,14 +124,16 @@ class MemInode(Node, FileData):
         return 0
 
     def stat(self) -> os.stat_result:
+        return _stat_result(self.stat_fields(self.ino, self.sb.dev, self.nlink))
+
+    def stat_fields(self, ino: int, dev: int, nlink: int) -> tuple[int | float, ...]:
+        """The 19 fields of os.stat_result; overlay substitutes ino, dev and nlink."""
         a, m, c = self.atime, self.mtime, self.ctime
-        return _stat_result(
-            (
-                self.mode, self.ino, self.sb.dev, self.nlink, self.uid, self.gid, self.size(),
-                a // 1_000_000_000, m // 1_000_000_000, c // 1_000_000_000,
-                a / 1e9, m / 1e9, c / 1e9, a, m, c,
-                PAGE, self.blocks(), self.rdev,
-            )
+        return (
+            self.mode, ino, dev, nlink, self.uid, self.gid, self.size(),
+            a // 1_000_000_000, m // 1_000_000_000, c // 1_000_000_000,
+            a / 1e9, m / 1e9, c / 1e9, a, m, c,
+            PAGE, self.blocks(), self.rdev,
         )  # fmt: skip
 
     def readlink(self) -> str:
@@ -239,6 +239,8 @@ class MemInode(Node, FileData):
 
     def rmdir(self, name: str, node: Node) -> None:
         assert isinstance(node, MemInode)
+        if node.entries:
+            raise fserr(errno.ENOTEMPTY)
         del self.entries[name]
         node.nlink = 0
         self.nlink -= 1
@@ -250,6 +252,13 @@ class MemInode(Node, FileData):
         now = self.sb.clock()
         is_dir = node.mode & _S_IFMT == _S_IFDIR
         victim = newdir.entries.get(newname)
+        if (
+            victim is not None
+            and not flags & RENAME_EXCHANGE
+            and victim.mode & _S_IFMT == _S_IFDIR
+            and victim.entries
+        ):
+            raise fserr(errno.ENOTEMPTY)
         if flags & RENAME_EXCHANGE:
             assert victim is not None
             self.entries[name] = victim

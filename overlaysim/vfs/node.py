@@ -60,8 +60,6 @@ class Node(ABC):
         """(name, d_type, d_ino) in the filesystem's native order, without ``.`` and ``..``."""
         raise fserr(errno.ENOTDIR)
 
-    def is_empty_dir(self) -> bool:
-        raise fserr(errno.ENOTDIR)
 
     def is_dead(self) -> bool:
         """A removed directory: nothing may be created in it (ENOENT)."""

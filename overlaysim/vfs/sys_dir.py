@@ -220,9 +220,9 @@ def path_of(root: tuple[Mount, Node], mnt: Mount, node: Node) -> str:
                 break  # outside the process root: Linux shows "(unreachable)"
             mnt, node = up, mp
             continue
-        up = node.parent
-        parts.append(name_in(up, node))
-        node = up
+        above = node.parent
+        parts.append(name_in(above, node))
+        node = above
     return "/" + "/".join(reversed(parts))
 
 

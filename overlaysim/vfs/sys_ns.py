@@ -168,9 +168,7 @@ class NamespaceCalls(FileCalls):
             may_delete(t.cred, par.node, child)
             if child.mounted or self._is_mount_root(child) or child is t.root[1]:
                 raise fserr(errno.EBUSY)
-            if not child.is_empty_dir():
-                raise fserr(errno.ENOTEMPTY)
-            par.node.rmdir(par.name, child)
+            par.node.rmdir(par.name, child)  # the filesystem decides ENOTEMPTY
         except OSError as e:
             raise named(e, as_fspath(path)) from None
 
@@ -268,8 +266,6 @@ class NamespaceCalls(FileCalls):
                 check(cred, src, MAY_WRITE)
             if exchange and dst is not None and _is_dir(dst):
                 check(cred, dst, MAY_WRITE)
-        if dst is not None and not exchange and _is_dir(dst) and not dst.is_empty_dir():
-            raise fserr(errno.ENOTEMPTY)
 
     @staticmethod
     def _is_ancestor(node: Node, of: Node) -> bool:

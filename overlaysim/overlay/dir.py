@@ -1,0 +1,221 @@
+"""Namespace operations on merged directories (fs/overlayfs/dir.c).
+
+Whiteouts are left only where a lower entry exists; all whiteouts of one mount are hard links
+to one master inode in ``work/work`` (so their nlink counts up), except those a rename leaves
+behind, which the upper filesystem makes itself (RENAME_WHITEOUT: nlink 1).
+``mkdir`` over a whiteout makes an opaque directory; a plain ``mkdir`` never does. Renaming a
+lower or merged directory is EXDEV unless ``redirect_dir=on``.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat as st
+from typing import TYPE_CHECKING
+
+from overlaysim.events import Event
+from overlaysim.overlay.copy_up import copy_up, set_impure
+from overlaysim.overlay.namei import is_whiteout, lower_positive, xattr
+from overlaysim.overlay.readdir import check_empty
+from overlaysim.vfs.memfs import RENAME_EXCHANGE, RENAME_WHITEOUT
+from overlaysim.vfs.node import Node, fserr
+
+if TYPE_CHECKING:
+    from overlaysim.overlay.inode import OvlInode
+    from overlaysim.overlay.super import OvlFS
+
+_S_IFMT = 0o170000
+REDIRECT_MAX = 256
+
+
+def _new_child(d: OvlInode, name: str, upper: Node) -> OvlInode:
+    from overlaysim.overlay.inode import OvlInode
+
+    child = OvlInode(d.ofs, d, name, upper, [])
+    d.children[name] = child
+    return child
+
+
+def _drop_whiteout(ud: Node, name: str, ofs: OvlFS) -> bool:
+    """Remove a whiteout standing at ``name`` in an upper dir; True if there was one."""
+    existing = ud.lookup(name)
+    if existing is not None and is_whiteout(ofs, existing):
+        ud.unlink(name, existing)
+        return True
+    return False
+
+
+def make_whiteout(ofs: OvlFS, ud: Node, name: str, path: str, reason: str) -> None:
+    master = ofs.whiteout_master()
+    ud.link(name, master)
+    ofs.emit(Event("whiteout", path, ofs.mount_path, reason,
+                   {"nlink": master.stat().st_nlink, "shared": True}))  # fmt: skip
+
+
+def _child_path(d: OvlInode, name: str) -> str:
+    base = d.merged_path()
+    return base.rstrip("/") + "/" + name
+
+
+# --- create / link ----------------------------------------------------------------------------
+def create(
+    d: OvlInode, name: str, mode: int, uid: int, gid: int, *, rdev: int = 0, target: str = ""
+) -> OvlInode:
+    ofs = d.ofs
+    ftype = mode & _S_IFMT
+    if ftype == st.S_IFCHR and rdev == 0:
+        raise fserr(errno.EPERM)  # a whiteout cannot be made through the overlay
+    ud = copy_up(d, "create inside a lower directory")
+    over_whiteout = _drop_whiteout(ud, name, ofs)
+    if ftype == st.S_IFDIR:
+        new = ud.mkdir(name, mode & 0o7777, uid, gid)
+        if over_whiteout:
+            new.setxattr(ofs.prefix + "opaque", b"y", 0)
+            ofs.emit(Event("opaque", _child_path(d, name), ofs.mount_path,
+                           "mkdir over a whiteout", {}))  # fmt: skip
+    elif ftype == st.S_IFLNK:
+        new = ud.symlink(name, target, uid, gid)
+    else:
+        new = ud.create(name, mode, uid, gid, rdev)
+    return _new_child(d, name, new)
+
+
+def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
+    ofs = d.ofs
+    usrc = copy_up(src, "link")
+    ud = copy_up(d, "link into a lower directory")
+    _drop_whiteout(ud, name, ofs)
+    ud.link(name, usrc)
+    if src.lowers:
+        set_impure(ofs.prefix, ud)
+    child = _new_child(d, name, usrc)
+    child.lowers = list(src.lowers)
+    child.origin_ino = src.origin_ino
+    return child
+
+
+# --- unlink / rmdir ---------------------------------------------------------------------------
+def _clean_whiteouts(ud: Node, names: list[str]) -> None:
+    for n in names:
+        w = ud.lookup(n)
+        if w is not None:
+            ud.unlink(n, w)
+
+
+def remove(d: OvlInode, name: str, child: OvlInode, *, is_dir: bool) -> None:
+    ofs = d.ofs
+    cleanup = check_empty(child) if is_dir else []
+    positive = lower_positive(ofs, d, name)
+    path = _child_path(d, name)
+    if positive:
+        ud = copy_up(d, "unlink inside a lower directory")
+        if child.upper is not None:
+            _clean_whiteouts(child.upper, cleanup)
+            (ud.rmdir if is_dir else ud.unlink)(name, child.upper)
+        make_whiteout(ofs, ud, name, path, "rmdir" if is_dir else "unlink")
+    else:
+        upper, pdir = child.upper, d.upper
+        assert upper is not None and pdir is not None
+        if is_dir:
+            _clean_whiteouts(upper, cleanup)
+            pdir.rmdir(name, upper)
+        else:
+            pdir.unlink(name, upper)
+    child.dead = True
+    d.children[name] = None
+
+
+# --- rename -----------------------------------------------------------------------------------
+def lower_path(ino: OvlInode) -> str:
+    """Where a directory came from in the lower layers (following earlier redirects)."""
+    if ino.parent is ino:
+        return ""
+    r = xattr(ino.upper, ino.ofs.prefix + "redirect") if ino.upper is not None else None
+    if r is not None:
+        text = r.decode("utf-8", "surrogateescape")
+        if text.startswith("/"):
+            return text
+        name = text
+    else:
+        name = ino.name
+    parent = ino.parent
+    assert parent is not ino
+    return lower_path(parent) + "/" + name  # type: ignore[arg-type]
+
+
+def _redirect_for(olddir: OvlInode, src: OvlInode, newdir: OvlInode) -> bytes | None:
+    """The redirect a moved lower/merged dir needs, or None if it already has one."""
+    ofs = src.ofs
+    if src.upper is not None and xattr(src.upper, ofs.prefix + "redirect") is not None:
+        return None
+    if olddir is newdir:
+        return src.name.encode("utf-8", "surrogateescape")
+    value = lower_path(src).encode("utf-8", "surrogateescape")
+    if len(value) > REDIRECT_MAX:
+        raise fserr(errno.EXDEV)
+    return value
+
+
+def rename(
+    olddir: OvlInode, name: str, src: OvlInode, newdir: OvlInode, newname: str, flags: int
+) -> None:
+    ofs = olddir.ofs
+    if flags & RENAME_WHITEOUT:
+        raise fserr(errno.EINVAL)
+    exchange = bool(flags & RENAME_EXCHANGE)
+    tgt = newdir.lookup(newname)
+    movers = [(src, olddir, newdir)] + ([(tgt, newdir, olddir)] if exchange and tgt else [])
+    redirects: dict[int, bytes | None] = {}
+    for node, frm, to in movers:
+        if node.is_dir() and node.lowers:
+            if ofs.params.redirect_dir != "on":
+                ofs.emit(Event("exdev", node.merged_path(), ofs.mount_path,
+                               "rename of a lower or merged directory needs redirect_dir=on",
+                               {"to": _child_path(to, newname if node is src else name)}))  # fmt: skip
+                raise fserr(errno.EXDEV)
+            redirects[id(node)] = _redirect_for(frm, node, to)
+    cleanup = check_empty(tgt) if tgt is not None and not exchange and tgt.is_dir() else []
+    uold = copy_up(olddir, "rename inside a lower directory")
+    unew = copy_up(newdir, "rename into a lower directory")
+    usrc = copy_up(src, "rename")
+    if exchange:
+        assert tgt is not None
+        copy_up(tgt, "rename")
+    elif tgt is not None and tgt.upper is not None and tgt.is_dir():
+        _clean_whiteouts(tgt.upper, cleanup)
+    needs_wh = not exchange and lower_positive(ofs, olddir, name)
+    uold.rename(name, usrc, unew, newname, (RENAME_WHITEOUT if needs_wh else 0) | flags)
+    if needs_wh:
+        ofs.emit(Event("whiteout", _child_path(olddir, name), ofs.mount_path, "rename",
+                       {"nlink": 1, "shared": False}))  # fmt: skip
+    if exchange:
+        assert tgt is not None
+        olddir.children[name] = tgt
+        tgt.parent, tgt.name = olddir, name
+    else:
+        olddir.children[name] = None
+        if tgt is not None:
+            tgt.dead = True
+    newdir.children[newname] = src
+    src.parent, src.name = newdir, newname
+    for node, _frm, to in movers:
+        _after_move(node, to, tgt if node is src else None, redirects.get(id(node)))
+
+
+def _after_move(node: OvlInode, to: OvlInode, replaced: OvlInode | None, redirect: bytes | None) -> None:
+    ofs = node.ofs
+    upper = node.upper
+    assert upper is not None and to.upper is not None
+    if node.lowers or node.origin_ino is not None:
+        set_impure(ofs.prefix, to.upper)
+    if not node.is_dir():
+        return
+    path = _child_path(to, node.name)
+    if node.lowers:
+        if redirect is not None:
+            upper.setxattr(ofs.prefix + "redirect", redirect, 0)
+            ofs.emit(Event("redirect", path, ofs.mount_path, "rename of a lower directory",
+                           {"redirect": redirect.decode("utf-8", "surrogateescape")}))  # fmt: skip
+    elif to.lowers or (replaced is not None and replaced.lowers):
+        upper.setxattr(ofs.prefix + "opaque", b"y", 0)
+        ofs.emit(Event("opaque", path, ofs.mount_path, "upper directory moved into a merge dir", {}))

@@ -1,0 +1,240 @@
+"""The overlay inode (fs/overlayfs/inode.c): one object per merged name, whose attributes come
+from the topmost real inode, and whose st_ino/st_dev/nlink follow the kernel's rules.
+
+An open file keeps the overlay inode, not the real one, and reads through whatever is on top
+now: an fd opened read-only before a copy-up sees the copied-up data afterwards (section 3.7).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as st
+from typing import TYPE_CHECKING
+
+from overlaysim.overlay import copy_up, namei, readdir, xattrs
+from overlaysim.overlay import dir as ovl_dir
+from overlaysim.vfs.node import FileData, Node, fserr
+
+if TYPE_CHECKING:
+    from overlaysim.overlay.super import OvlFS
+    from overlaysim.vfs.superblock import SuperBlock
+
+_S_IFMT = 0o170000
+_S_IFDIR, _S_IFREG = st.S_IFDIR, st.S_IFREG
+_MISSING = object()
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+
+
+class OvlInode(Node):
+    __slots__ = ("children", "dead", "lowers", "mounted", "name", "ofs", "origin_ino", "parent",
+                 "upper")  # fmt: skip
+
+    def __init__(
+        self,
+        ofs: OvlFS,
+        parent: OvlInode | None,
+        name: str,
+        upper: Node | None,
+        lowers: list[tuple[int, Node]],
+    ) -> None:
+        self.ofs = ofs
+        self.parent: Node = self if parent is None else parent
+        self.name = name
+        self.upper = upper
+        self.lowers = lowers
+        self.mounted = 0
+        self.dead = False
+        self.children: dict[str, OvlInode | None] = {}
+        self.origin_ino = xattrs.origin_ino(ofs, upper) if upper is not None else None
+
+    # --- identity --------------------------------------------------------------------------
+    @property
+    def real(self) -> Node:
+        u = self.upper
+        return u if u is not None else self.lowers[0][1]
+
+    @property
+    def mode(self) -> int:  # type: ignore[override]
+        return self.real.mode
+
+    @property
+    def uid(self) -> int:  # type: ignore[override]
+        return self.real.uid
+
+    @property
+    def gid(self) -> int:  # type: ignore[override]
+        return self.real.gid
+
+    @property
+    def sb(self) -> SuperBlock:  # type: ignore[override]
+        return self.ofs.sb
+
+    @property
+    def ino(self) -> int:  # type: ignore[override]
+        """Same fs: the origin's (lower) inode number survives copy-up (section 5.2)."""
+        if self.origin_ino is not None:
+            return self.origin_ino
+        if self.upper is not None:
+            return self.upper.ino
+        return self.lowers[0][1].ino
+
+    def keeps_origin(self) -> bool:
+        """index=off: a lower file with several hard links gets no origin on copy-up."""
+        low = self.lowers[0][1]
+        return low.mode & _S_IFMT == _S_IFDIR or low.stat().st_nlink <= 1
+
+    def is_merge_dir(self) -> bool:
+        return (self.upper is not None) + len(self.lowers) >= 2 and self.is_dir()
+
+    def is_opaque(self) -> bool:
+        return self.upper is not None and namei.is_opaque(self.ofs, self.upper)
+
+    def is_dir(self) -> bool:
+        return self.real.mode & _S_IFMT == _S_IFDIR
+
+    def lower_by_layer(self) -> dict[int, Node]:
+        return dict(self.lowers)
+
+    def path(self) -> str:
+        """The path inside the overlay ("/" for its root)."""
+        parts: list[str] = []
+        node: OvlInode = self
+        while node.parent is not node:
+            parts.append(node.name)
+            parent = node.parent
+            assert isinstance(parent, OvlInode)
+            node = parent
+        return "/" + "/".join(reversed(parts))
+
+    def merged_path(self) -> str:
+        p = self.path()
+        base = self.ofs.mount_path.rstrip("/")
+        return base + p if p != "/" else (base or "/")
+
+    # --- lookup & listing ------------------------------------------------------------------
+    def lookup(self, name: str) -> OvlInode | None:
+        c = self.children.get(name, _MISSING)
+        if c is _MISSING:
+            if not self.is_dir():
+                raise fserr(errno.ENOTDIR)
+            upper, lowers, _opaque = namei.lookup_layers(self.ofs, self, name)
+            c = None if upper is None and not lowers else OvlInode(self.ofs, self, name, upper, lowers)
+            self.children[name] = c
+        return c  # type: ignore[return-value]
+
+    def readdir(self) -> list[tuple[str, int, int]]:
+        if not self.is_dir():
+            raise fserr(errno.ENOTDIR)
+        return readdir.readdir(self)
+
+    def is_dead(self) -> bool:
+        return self.dead
+
+    # --- attributes ------------------------------------------------------------------------
+    def stat(self) -> os.stat_result:
+        real = self.real
+        s = real.stat()
+        nlink = 1 if self.is_merge_dir() else s.st_nlink
+        fields = [*list(s)[:10], s.st_atime, s.st_mtime, s.st_ctime, s.st_atime_ns,
+                  s.st_mtime_ns, s.st_ctime_ns, s.st_blksize, s.st_blocks, s.st_rdev]
+        fields[1] = self.ino
+        fields[2] = self.ofs.st_dev(self)
+        fields[3] = nlink
+        return os.stat_result(fields)
+
+    def readlink(self) -> str:
+        return self.real.readlink()
+
+    def setattr(
+        self,
+        *,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        size: int | None = None,
+        atime: int | None = None,
+        mtime: int | None = None,
+    ) -> None:
+        reason = (
+            "truncate" if size is not None else "chmod" if mode is not None
+            else "chown" if uid is not None or gid is not None else "utimes"
+        )  # fmt: skip
+        upper = copy_up.copy_up(self, reason)
+        upper.setattr(mode=mode, uid=uid, gid=gid, size=size, atime=atime, mtime=mtime)
+
+    def touch_atime(self) -> None:
+        if self.upper is not None:  # reading a lower file does not update its atime
+            self.upper.touch_atime()
+
+    # --- xattrs ----------------------------------------------------------------------------
+    def getxattr(self, name: str) -> bytes:
+        return xattrs.get(self, name)
+
+    def listxattr(self) -> list[str]:
+        return xattrs.listx(self)
+
+    def setxattr(self, name: str, value: bytes, flags: int) -> None:
+        xattrs.set_(self, name, value, flags)
+
+    def removexattr(self, name: str) -> None:
+        xattrs.remove(self, name)
+
+    # --- namespace -------------------------------------------------------------------------
+    def create(self, name: str, mode: int, uid: int, gid: int, rdev: int) -> Node:
+        return ovl_dir.create(self, name, mode, uid, gid, rdev=rdev)
+
+    def mkdir(self, name: str, mode: int, uid: int, gid: int) -> Node:
+        return ovl_dir.create(self, name, _S_IFDIR | mode, uid, gid)
+
+    def symlink(self, name: str, target: str, uid: int, gid: int) -> Node:
+        return ovl_dir.create(self, name, st.S_IFLNK | 0o777, uid, gid, target=target)
+
+    def link(self, name: str, node: Node) -> Node:
+        assert isinstance(node, OvlInode)
+        return ovl_dir.link(self, name, node)
+
+    def unlink(self, name: str, node: Node) -> None:
+        assert isinstance(node, OvlInode)
+        ovl_dir.remove(self, name, node, is_dir=False)
+
+    def rmdir(self, name: str, node: Node) -> None:
+        assert isinstance(node, OvlInode)
+        ovl_dir.remove(self, name, node, is_dir=True)
+
+    def rename(self, name: str, node: Node, newdir: Node, newname: str, flags: int) -> None:
+        assert isinstance(node, OvlInode) and isinstance(newdir, OvlInode)
+        ovl_dir.rename(self, name, node, newdir, newname, flags)
+
+    # --- data ------------------------------------------------------------------------------
+    def open_data(self, flags: int) -> OvlFile:
+        if flags & _WRITE_FLAGS:
+            copy_up.copy_up(self, copy_up.open_reason(flags))
+        return OvlFile(self)
+
+
+class OvlFile(FileData):
+    """An open overlay file: always reads and writes the inode that is on top now."""
+
+    __slots__ = ("_ino",)
+
+    def __init__(self, ino: OvlInode) -> None:
+        self._ino = ino
+
+    def _data(self) -> FileData:
+        return self._ino.real.open_data(os.O_RDONLY)
+
+    def read(self, pos: int, n: int) -> bytes:
+        return self._data().read(pos, n)
+
+    def write(self, pos: int, data: bytes) -> int:
+        return copy_up.copy_up(self._ino, "write").open_data(os.O_WRONLY).write(pos, data)
+
+    def size(self) -> int:
+        return self._data().size()
+
+    def truncate(self, length: int) -> None:
+        copy_up.copy_up(self._ino, "truncate").open_data(os.O_WRONLY).truncate(length)
+
+    def node(self) -> OvlInode:
+        return self._ino

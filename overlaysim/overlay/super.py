@@ -1,0 +1,198 @@
+"""Mounting an overlay on HostFS (fs/overlayfs/super.c): layers, workdir, uuid, root inode.
+
+Options are parsed and validated by ``params`` exactly as the kernel does; this module resolves
+the layer paths in HostFS, prepares ``work/work`` (emptied and recreated with mode 0000 at every
+mount, which is why old whiteouts lose one link), writes the upper root's ``uuid`` on a new
+overlay, and refuses features the simulator does not reproduce yet, rather than silently
+behaving differently.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as st
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from overlaysim.events import Event
+from overlaysim.overlay.inode import OvlInode
+from overlaysim.overlay.params import LayerPlan, LayerRef, validate_mount
+from overlaysim.vfs.memfs import MemInode
+from overlaysim.vfs.mount import Mount
+from overlaysim.vfs.node import Node
+from overlaysim.vfs.superblock import SuperBlock, next_anon_dev
+
+if TYPE_CHECKING:
+    from overlaysim.vfs.hostfs import Process
+
+OVERLAYFS_SUPER_MAGIC = 0x794C7630
+NOT_SIMULATED = {
+    "index": "index=on (hard-link preservation through W/index)",
+    "metacopy": "metacopy=on (metadata-only copy-up)",
+    "nfs_export": "nfs_export=on",
+}
+
+
+class HostResolver:
+    """params.LayerResolver over HostFS: layer identity is the inode object itself."""
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc
+        self.nodes: dict[int, tuple[Mount, Node]] = {}
+
+    def resolve(self, path: str) -> LayerRef:
+        mnt, node = self.proc.os._resolve(path)
+        self.nodes[id(node)] = (mnt, node)
+        ancestors: list[Hashable] = []
+        cur = node
+        while cur.parent is not cur:
+            cur = cur.parent
+            ancestors.append(cur)
+        work = self._volatile_dirty(node)
+        return LayerRef(
+            inode=node, is_dir=node.mode & 0o170000 == st.S_IFDIR, fs=id(node.sb),
+            mount=mnt.id, read_only_mount=mnt.rdonly, ancestors=tuple(ancestors),
+            stack_depth=1 if node.sb.fstype == "overlay" else 0, incompat_volatile=work,
+        )  # fmt: skip
+
+    @staticmethod
+    def _volatile_dirty(node: Node) -> bool:
+        cur: Node | None = node
+        for c in ("work", "incompat", "volatile"):
+            if cur is None or cur.mode & 0o170000 != st.S_IFDIR:
+                return False
+            cur = cur.lookup(c)
+        return cur is not None
+
+    def in_use(self, inode: Hashable) -> bool:
+        for m in self.proc.fs.mount_table.order:
+            ofs = m.private
+            if isinstance(ofs, OvlFS) and inode in (ofs.upper_root, ofs.workdir):
+                return True
+        return False
+
+
+class OvlFS:
+    """One mounted overlay (struct ovl_fs)."""
+
+    def __init__(self, proc: Process, plan: LayerPlan, mount_path: str, lowers: list[Node],
+                 upper: Node | None, workdir: Node | None) -> None:  # fmt: skip
+        self.proc = proc
+        self.params = plan.params
+        self.same_fs = plan.same_fs
+        self.prefix = plan.params.xattr_prefix
+        self.mount_path = mount_path
+        self.lower_roots = lowers
+        self.upper_root = upper
+        self.workdir = workdir
+        self.work: Node | None = None
+        self.sb = SuperBlock("overlay", proc.fs.clock)
+        self.sb.magic = OVERLAYFS_SUPER_MAGIC
+        self._master: Node | None = None
+        self._pseudo_devs: dict[int, int] = {}
+        self._tmp_counter = 0x40
+
+    def emit(self, event: Event) -> None:
+        self.proc.fs.events.emit(event)
+
+    def temp_name(self) -> str:
+        self._tmp_counter += 1
+        return f"#{self._tmp_counter:x}"
+
+    def whiteout_master(self) -> Node:
+        """The mount's shared whiteout inode, created in work/work on first use."""
+        if self._master is None:
+            assert self.work is not None
+            self._master = self.work.create(self.temp_name(), st.S_IFCHR, 0, 0, 0)
+        return self._master
+
+    def st_dev(self, ino: OvlInode) -> int:
+        """Same fs: the overlay's dev for everything; otherwise a pseudo dev per layer fs."""
+        if self.same_fs or ino.is_dir():
+            return self.sb.dev
+        real = ino.real
+        key = id(real.sb)
+        if key not in self._pseudo_devs:
+            self._pseudo_devs[key] = next_anon_dev()
+        return self._pseudo_devs[key]
+
+    def on_umount(self) -> None:
+        self.emit(Event("umount", self.mount_path, self.mount_path))
+
+
+def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mount:
+    resolver = HostResolver(proc)
+    plan = validate_mount(data, resolver)
+    p = plan.params
+    for key, what in NOT_SIMULATED.items():
+        if getattr(p, key):
+            raise OSError(errno.EOPNOTSUPP, f"overlaysim does not simulate {what} yet")
+    if any(layer.is_data_only for layer in p.lowers):
+        raise OSError(errno.EOPNOTSUPP, "overlaysim does not simulate data-only layers yet")
+    if p.verity != "off":
+        raise OSError(errno.EOPNOTSUPP, "overlaysim does not simulate verity yet")
+    lowers = [_node(ref) for ref in plan.lowers]
+    upper = _node(plan.upper) if plan.upper is not None else None
+    workdir = _node(plan.work) if plan.work is not None else None
+    for layer in (upper, workdir):
+        if layer is not None and not isinstance(layer, MemInode):
+            raise OSError(errno.EOPNOTSUPP, "overlaysim keeps upper and work dirs on tmpfs only")
+    mount_path = proc.os.path.abspath(target) if target else "?"
+    ofs = OvlFS(proc, plan, mount_path, lowers, upper, workdir)
+    has_uuid = impure = False
+    if upper is not None and workdir is not None and not p.read_only:
+        _prepare_work(ofs, workdir)
+        has_uuid = _has(upper, ofs.prefix + "uuid")
+        impure = _has(upper, ofs.prefix + "impure")
+        settled = p.settle(same_fs=plan.same_fs, numfs=plan.numfs, upper_has_uuid=has_uuid,
+                           upper_impure=impure)  # fmt: skip
+        if settled.uuid == "on" and not has_uuid:
+            upper.setxattr(ofs.prefix + "uuid", os.urandom(16), 0)
+    else:
+        ofs.sb.rdonly = True
+    root = OvlInode(ofs, None, "", upper, list(enumerate(lowers)))
+    options = plan.mount_options(upper_has_uuid=has_uuid, upper_impure=impure)
+    mnt = Mount(root, source, "overlay", options, None, None, private=ofs)
+    mnt.rdonly = ofs.sb.rdonly
+    ofs.emit(Event("mount", mount_path, mount_path, "", {"options": options}))
+    return mnt
+
+
+def _node(ref: LayerRef) -> Node:
+    node = ref.inode
+    assert isinstance(node, Node)
+    return node
+
+
+def _has(node: Node, name: str) -> bool:
+    try:
+        node.getxattr(name)
+    except OSError:
+        return False
+    return True
+
+
+def _prepare_work(ofs: OvlFS, workdir: Node) -> None:
+    """Empty and recreate W/work (mode 0000); leave the volatile marker when asked."""
+    old = workdir.lookup("work")
+    if old is not None:
+        _remove_tree(workdir, "work", old)
+    work = workdir.mkdir("work", 0, 0, 0)
+    ofs.work = work
+    if ofs.params.volatile:
+        inc = work.mkdir("incompat", 0o755, 0, 0)
+        vol = inc.mkdir("volatile", 0o755, 0, 0)
+        vol.create("dirty", st.S_IFREG | 0o644, 0, 0, 0)
+
+
+def _remove_tree(parent: Node, name: str, node: Node) -> None:
+    if node.mode & 0o170000 == st.S_IFDIR:
+        for child_name in list(node.iter_names()):
+            child = node.lookup(child_name)
+            if child is not None:
+                _remove_tree(node, child_name, child)
+        parent.rmdir(name, node)
+    else:
+        parent.unlink(name, node)
+
