@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from overlaysim.overlay import copy_up, namei, readdir, xattrs
 from overlaysim.overlay import dir as ovl_dir
+from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.node import FileData, Node, fserr
 
 if TYPE_CHECKING:
@@ -23,12 +24,13 @@ if TYPE_CHECKING:
 _S_IFMT = 0o170000
 _S_IFDIR, _S_IFREG = st.S_IFDIR, st.S_IFREG
 _MISSING = object()
+_stat_result = os.stat_result
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 
 
 class OvlInode(Node):
-    __slots__ = ("children", "dead", "lowers", "mounted", "name", "ofs", "origin_ino", "parent",
-                 "upper")  # fmt: skip
+    __slots__ = ("children", "dead", "ftype", "lowers", "mounted", "name", "ofs", "origin_ino",
+                 "parent", "upper")  # fmt: skip
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class OvlInode(Node):
         self.dead = False
         self.children: dict[str, OvlInode | None] = {}
         self.origin_ino = xattrs.origin_ino(ofs, upper) if upper is not None else None
+        self.ftype = (upper if upper is not None else lowers[0][1]).mode & _S_IFMT
 
     # --- identity --------------------------------------------------------------------------
     @property
@@ -56,15 +59,18 @@ class OvlInode(Node):
 
     @property
     def mode(self) -> int:  # type: ignore[override]
-        return self.real.mode
+        u = self.upper
+        return (u if u is not None else self.lowers[0][1]).mode
 
     @property
     def uid(self) -> int:  # type: ignore[override]
-        return self.real.uid
+        u = self.upper
+        return (u if u is not None else self.lowers[0][1]).uid
 
     @property
     def gid(self) -> int:  # type: ignore[override]
-        return self.real.gid
+        u = self.upper
+        return (u if u is not None else self.lowers[0][1]).gid
 
     @property
     def sb(self) -> SuperBlock:  # type: ignore[override]
@@ -85,13 +91,13 @@ class OvlInode(Node):
         return low.mode & _S_IFMT == _S_IFDIR or low.stat().st_nlink <= 1
 
     def is_merge_dir(self) -> bool:
-        return (self.upper is not None) + len(self.lowers) >= 2 and self.is_dir()
+        return self.ftype == _S_IFDIR and (self.upper is not None) + len(self.lowers) >= 2
 
     def is_opaque(self) -> bool:
         return self.upper is not None and namei.is_opaque(self.ofs, self.upper)
 
     def is_dir(self) -> bool:
-        return self.real.mode & _S_IFMT == _S_IFDIR
+        return self.ftype == _S_IFDIR
 
     def lower_by_layer(self) -> dict[int, Node]:
         return dict(self.lowers)
@@ -133,15 +139,20 @@ class OvlInode(Node):
 
     # --- attributes ------------------------------------------------------------------------
     def stat(self) -> os.stat_result:
-        real = self.real
+        u = self.upper
+        real = u if u is not None else self.lowers[0][1]
+        merged = self.ftype == _S_IFDIR and (u is not None) + len(self.lowers) >= 2
+        ino = self.origin_ino
+        if ino is None:
+            ino = real.ino
+        dev = self.ofs.sb.dev if self.ofs.same_fs else self.ofs.st_dev(self)
+        if type(real) is MemInode:
+            return _stat_result(real.stat_fields(ino, dev, 1 if merged else real.nlink))
         s = real.stat()
-        nlink = 1 if self.is_merge_dir() else s.st_nlink
         fields = [*list(s)[:10], s.st_atime, s.st_mtime, s.st_ctime, s.st_atime_ns,
                   s.st_mtime_ns, s.st_ctime_ns, s.st_blksize, s.st_blocks, s.st_rdev]
-        fields[1] = self.ino
-        fields[2] = self.ofs.st_dev(self)
-        fields[3] = nlink
-        return os.stat_result(fields)
+        fields[1], fields[2], fields[3] = ino, dev, 1 if merged else s.st_nlink
+        return _stat_result(fields)
 
     def readlink(self) -> str:
         return self.real.readlink()
@@ -235,6 +246,9 @@ class OvlFile(FileData):
 
     def truncate(self, length: int) -> None:
         copy_up.copy_up(self._ino, "truncate").open_data(os.O_WRONLY).truncate(length)
+
+    def seek_data(self, pos: int, hole: bool) -> int:
+        return self._data().seek_data(pos, hole)
 
     def node(self) -> OvlInode:
         return self._ino

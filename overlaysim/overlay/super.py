@@ -152,7 +152,9 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
     else:
         ofs.sb.rdonly = True
     root = OvlInode(ofs, None, "", upper, list(enumerate(lowers)))
-    options = plan.mount_options(upper_has_uuid=has_uuid, upper_impure=impure)
+    sb_opts = plan.mount_options(upper_has_uuid=has_uuid, upper_impure=impure)
+    rw, _, rest = sb_opts.partition(",")
+    options = f"{rw},relatime,{rest}" if rest else f"{rw},relatime"  # as /proc/self/mounts shows
     mnt = Mount(root, source, "overlay", options, None, None, private=ofs)
     mnt.rdonly = ofs.sb.rdonly
     ofs.emit(Event("mount", mount_path, mount_path, "", {"options": options}))

@@ -12,7 +12,7 @@ import errno
 import os
 import stat as st
 
-from overlaysim.vfs.node import FileData, Node, fserr
+from overlaysim.vfs.node import UTIME_NOW, FileData, Node, fserr
 from overlaysim.vfs.superblock import SuperBlock
 
 PAGE = 4096
@@ -53,6 +53,7 @@ class MemInode(Node, FileData):
         "blob",
         "ctime",
         "entries",
+        "ftype",
         "gid",
         "ino",
         "mode",
@@ -80,7 +81,7 @@ class MemInode(Node, FileData):
         self.mounted = 0
         self.parent: Node = self
         self.target = ""
-        ftype = mode & _S_IFMT
+        ftype = self.ftype = mode & _S_IFMT
         if ftype == _S_IFDIR:
             self.entries: dict[str, MemInode] = {}
             self.nlink = 2
@@ -129,11 +130,16 @@ class MemInode(Node, FileData):
     def stat_fields(self, ino: int, dev: int, nlink: int) -> tuple[int | float, ...]:
         """The 19 fields of os.stat_result; overlay substitutes ino, dev and nlink."""
         a, m, c = self.atime, self.mtime, self.ctime
+        if self.ftype == _S_IFREG:  # the hot case, inlined
+            b = self.blob
+            size = len(b.buf)
+            blocks = -(-size // PAGE) * 8 if b.pages is None else len(b.pages) * 8
+        else:
+            size, blocks = self.size(), self.blocks()
         return (
-            self.mode, ino, dev, nlink, self.uid, self.gid, self.size(),
+            self.mode, ino, dev, nlink, self.uid, self.gid, size,
             a // 1_000_000_000, m // 1_000_000_000, c // 1_000_000_000,
-            a / 1e9, m / 1e9, c / 1e9, a, m, c,
-            PAGE, self.blocks(), self.rdev,
+            a / 1e9, m / 1e9, c / 1e9, a, m, c, PAGE, blocks, self.rdev,
         )  # fmt: skip
 
     def readlink(self) -> str:
@@ -161,9 +167,9 @@ class MemInode(Node, FileData):
         if size is not None:
             self.truncate(size)
         if atime is not None:
-            self.atime = atime
+            self.atime = now if atime == UTIME_NOW else atime
         if mtime is not None:
-            self.mtime = mtime
+            self.mtime = now if mtime == UTIME_NOW else mtime
         self.ctime = now
 
     def touch_atime(self) -> None:
@@ -346,6 +352,22 @@ class MemInode(Node, FileData):
                 last = -(-length // PAGE)
                 b.pages = {p for p in b.pages if p < last}
         self.mtime = self.ctime = self.sb.clock()
+
+    def seek_data(self, pos: int, hole: bool) -> int:
+        """tmpfs reports data and holes per 4 KiB page; EOF counts as a hole."""
+        pages = self.blob.pages
+        size = len(self.blob.buf)
+        if pages is None:
+            return size if hole else pos
+        page = pos // PAGE
+        last = -(-size // PAGE)
+        while page < last and (page in pages) == hole:
+            page += 1
+        if page >= last:
+            if hole:
+                return size
+            raise fserr(errno.ENXIO)
+        return max(pos, page * PAGE)
 
     def share_blob(self) -> Blob:
         """Hand out this file's bytes copy-on-write (overlay copy-up)."""

@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from overlaysim.vfs.cred import MAY_EXEC, permitted
+from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node, fserr
 
@@ -93,7 +94,7 @@ def walk(
         i += 1
         if c == "" or c == ".":
             continue
-        if cur.mode & _S_IFMT != _S_IFDIR:
+        if cur.ftype != _S_IFDIR:
             raise fserr(errno.ENOTDIR)
         if not root and not permitted(cred, cur, MAY_EXEC):
             raise fserr(errno.EACCES)
@@ -106,11 +107,12 @@ def walk(
         child = found
         if child.mounted:
             mnt, child = table.follow(mnt, child)
-        if child.mode & _S_IFMT == _S_IFLNK and (i <= last or follow_last or trailing):
+        if child.ftype == _S_IFLNK and (i <= last or follow_last or trailing):
             links += 1
             if links > MAXSYMLINKS:
                 raise fserr(errno.ELOOP)
             target = child.readlink()
+            child.touch_atime()  # following a symlink reads it (relatime applies)
             if target == "":
                 raise fserr(errno.ENOENT)
             rest = comps[i:]
@@ -123,7 +125,7 @@ def walk(
                 mnt, cur = task.root
             continue
         cur = child
-    if trailing and cur.mode & _S_IFMT != _S_IFDIR:
+    if trailing and cur.ftype != _S_IFDIR:
         raise fserr(errno.ENOTDIR)
     return mnt, cur, links
 
@@ -133,6 +135,22 @@ def resolve(
 ) -> tuple[Mount, Node]:
     if not path:
         raise fserr(errno.ENOENT)
+    if path[0] == "/" and task.cred.uid == 0 and len(path) < 1024 and path[-1] != "/":
+        # Fast path: absolute, no symlink/mount/dot on the way. Anything else walks again.
+        mnt, node = task.root
+        for c in path.split("/"):
+            if not c:
+                continue
+            if c == "." or c == ".." or node.ftype != _S_IFDIR:
+                break
+            child = node.entries.get(c) if type(node) is MemInode else node.lookup(c)
+            if child is None or child.ftype == _S_IFLNK:
+                break
+            if child.mounted:
+                mnt, child = task.fs.mount_table.follow(mnt, child)
+            node = child
+        else:
+            return mnt, node
     check_path_len(path)
     mnt, cur = start_point(task, path, dir_fd)
     mnt, cur, _ = walk(task, mnt, cur, path.split("/"), follow)
@@ -151,13 +169,17 @@ class Parent:
         self.kind = kind
         self.trailing = trailing
 
-    def lookup(self, task: Task) -> Node | None:
-        """Look the last name up in the parent (needs search permission on it)."""
+    def lookup(self, task: Task, follow_mount: bool = True) -> Node | None:
+        """Look the last name up in the parent (needs search permission on it).
+
+        unlink, rmdir and rename look at the mount point itself (follow_mount=False), so that
+        they can refuse it with EBUSY.
+        """
         check_search(task, self.node)
         if name_too_long(self.name):
             raise fserr(errno.ENAMETOOLONG)
         child = self.node.lookup(self.name)
-        if child is not None and child.mounted:
+        if follow_mount and child is not None and child.mounted:
             _, child = task.fs.mount_table.follow(self.mnt, child)
         return child
 
@@ -179,7 +201,7 @@ def resolve_parent(task: Task, path: str, dir_fd: int | None = None) -> Parent:
     head, sep, name = stripped.rpartition("/")
     if sep:
         mnt, cur, _ = walk(task, mnt, cur, [*(head or "/").split("/"), ""], True)
-    elif cur.mode & _S_IFMT != _S_IFDIR:
+    elif cur.ftype != _S_IFDIR:
         raise fserr(errno.ENOTDIR)
     kind = LAST_DOT if name == "." else LAST_DOTDOT if name == ".." else LAST_NORM
     return Parent(mnt, cur, name, kind, trailing)

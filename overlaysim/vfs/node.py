@@ -25,6 +25,9 @@ def fserr(code: int, path: object = None) -> OSError:
 
 
 # d_type values of getdents(2), as scandir reports them.
+#: setattr(atime=UTIME_NOW) stamps the same clock reading as the new ctime (utimensat).
+UTIME_NOW = -(2**63)
+
 DT_UNKNOWN, DT_FIFO, DT_CHR, DT_DIR, DT_BLK, DT_REG, DT_LNK, DT_SOCK = 0, 1, 2, 4, 6, 8, 10, 12
 
 
@@ -36,13 +39,14 @@ class Node(ABC):
     """Abstract inode.
 
     Attributes every implementation provides (plain slots or properties): ``mode`` (with the file
-    type bits), ``uid``, ``gid``, ``ino`` and ``sb`` (for ``st_dev``), ``mounted`` (how many mounts
+    type bits), ``ftype`` (just the type bits), ``uid``, ``gid``, ``ino`` and ``sb`` (for ``st_dev``), ``mounted`` (how many mounts
     sit on this directory), ``parent`` (directories: the physical parent, for ``..``).
     """
 
     __slots__ = ()
     # Writable attributes implementations keep as data; declared for the type checker.
     mode: int
+    ftype: int  # the S_IFMT bits: an inode never changes type
     uid: int
     gid: int
     ino: int
@@ -153,6 +157,10 @@ class FileData(ABC):
     @abstractmethod
     def truncate(self, length: int) -> None:
         ...
+
+    def seek_data(self, pos: int, hole: bool) -> int:
+        """SEEK_DATA/SEEK_HOLE from ``pos`` (< size): a file without holes is all data."""
+        return self.size() if hole else pos
 
     @abstractmethod
     def node(self) -> Node:

@@ -18,7 +18,7 @@ O_ACCMODE = os.O_ACCMODE
 O_RDONLY, O_WRONLY, O_RDWR = os.O_RDONLY, os.O_WRONLY, os.O_RDWR
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND = os.O_CREAT, os.O_EXCL, os.O_TRUNC, os.O_APPEND
 O_NOFOLLOW, O_DIRECTORY, O_PATH, O_NONBLOCK = os.O_NOFOLLOW, os.O_DIRECTORY, os.O_PATH, os.O_NONBLOCK
-O_TMPFILE = os.O_TMPFILE
+O_TMPFILE, O_NOATIME = os.O_TMPFILE, os.O_NOATIME
 _S_IFMT = 0o170000
 _S_IFREG, _S_IFDIR, _S_IFLNK = st.S_IFREG, st.S_IFDIR, st.S_IFLNK
 _S_IFCHR, _S_IFBLK, _S_IFIFO = st.S_IFCHR, st.S_IFBLK, st.S_IFIFO
@@ -90,6 +90,7 @@ class FileCalls(SysBase):
             if links > namei.MAXSYMLINKS:
                 raise fserr(errno.ELOOP)
             target = child.readlink()
+            child.touch_atime()
             # Follow the link from its directory; a dangling link creates its target.
             fd = t.install(OpenFile(par.mnt, par.node, O_PATH, None))
             try:
@@ -116,12 +117,14 @@ class FileCalls(SysBase):
         t = self._t
         ftype = node.mode & _S_IFMT
         acc = flags & O_ACCMODE
-        if ftype == _S_IFLNK:
-            raise fserr(errno.ELOOP)
         if flags & O_DIRECTORY and ftype != _S_IFDIR:
             raise fserr(errno.ENOTDIR)
+        if ftype == _S_IFLNK:
+            raise fserr(errno.ELOOP)
         if ftype == _S_IFDIR and (acc != O_RDONLY or flags & (O_TRUNC | O_CREAT)):
             raise fserr(errno.EISDIR)
+        if flags & O_NOATIME and t.cred.uid != 0 and node.uid != t.cred.uid:
+            raise fserr(errno.EPERM)
         if not created:
             mask = (MAY_READ if acc in (O_RDONLY, O_RDWR) else 0) | (
                 MAY_WRITE if acc in (O_WRONLY, O_RDWR) or flags & O_TRUNC else 0
@@ -198,7 +201,7 @@ class FileCalls(SysBase):
 
     def _readable(self, fd: int) -> OpenFile:
         f = self._t.file(fd)
-        if f.flags & O_PATH or f.flags & O_ACCMODE == O_WRONLY:
+        if f.flags & O_PATH or f.flags & O_ACCMODE in (O_WRONLY, 3):
             raise fserr(errno.EBADF)
         if f.data is None:
             raise fserr(errno.EISDIR)
@@ -206,7 +209,7 @@ class FileCalls(SysBase):
 
     def _writable(self, fd: int) -> OpenFile:
         f = self._t.file(fd)
-        if f.flags & O_PATH or f.flags & O_ACCMODE == O_RDONLY:
+        if f.flags & O_PATH or f.flags & O_ACCMODE in (O_RDONLY, 3):
             raise fserr(errno.EBADF)
         return f
 
@@ -269,7 +272,7 @@ class FileCalls(SysBase):
         elif how in (os.SEEK_DATA, os.SEEK_HOLE) and f.data is not None:
             if pos >= size or pos < 0:
                 raise fserr(errno.ENXIO)
-            new = pos if how == os.SEEK_DATA else size
+            new = f.data.seek_data(pos, how == os.SEEK_HOLE)
         else:
             raise fserr(errno.EINVAL)
         if new < 0:

@@ -94,8 +94,10 @@ class NamespaceCalls(FileCalls):
         follow_symlinks: bool = True,
     ) -> None:
         t = self._t
+        # CPython calls link(2), which never follows, unless a dir_fd or nofollow is given.
+        follow = follow_symlinks and (src_dir_fd is not None or dst_dir_fd is not None)
         try:
-            smnt, node = self._resolve(src, src_dir_fd, follow_symlinks)
+            smnt, node = self._resolve(src, src_dir_fd, follow)
             par = self._parent(dst, dst_dir_fd)
             if par.kind != namei.LAST_NORM or par.lookup(t) is not None:
                 raise fserr(errno.EEXIST)
@@ -131,7 +133,7 @@ class NamespaceCalls(FileCalls):
             if par.kind != namei.LAST_NORM:
                 raise fserr(errno.EISDIR)
             self._want_write(par.mnt)
-            child = par.lookup(t)
+            child = par.lookup(t, False)
             if par.trailing:
                 if child is None:
                     raise fserr(errno.ENOENT)
@@ -160,7 +162,7 @@ class NamespaceCalls(FileCalls):
             if par.kind == namei.LAST_ROOT:
                 raise fserr(errno.EBUSY)
             self._want_write(par.mnt)
-            child = par.lookup(t)
+            child = par.lookup(t, False)
             if child is None:
                 raise fserr(errno.ENOENT)
             if not _is_dir(child):
@@ -215,13 +217,13 @@ class NamespaceCalls(FileCalls):
         if old.kind != namei.LAST_NORM or new.kind != namei.LAST_NORM:
             raise fserr(errno.EBUSY)
         self._want_write(old.mnt)
-        src_node = old.lookup(t)
+        src_node = old.lookup(t, False)
         if src_node is None:
             raise fserr(errno.ENOENT)
         exchange = bool(flags & RENAME_EXCHANGE)
         if (old.trailing or (new.trailing and not exchange)) and not _is_dir(src_node):
             raise fserr(errno.ENOTDIR)
-        dst_node = new.lookup(t)
+        dst_node = new.lookup(t, False)
         if flags & RENAME_NOREPLACE and dst_node is not None:
             raise fserr(errno.EEXIST)
         if exchange:

@@ -1,0 +1,1 @@
+"""Benchmarks: medians of the hot paths, each beside a baseline measured in the same run."""
