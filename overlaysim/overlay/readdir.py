@@ -79,11 +79,9 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
                 child = None  # e.g. a redirect that nofollow refuses: dropped from the list
                 if merged:
                     continue
-            if child is None:
-                if merged:
-                    continue
-            else:
+            if child is not None:
                 ino = child.ino
+            # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
         out.append((e.name, e.dtype, ino))
     return out
 

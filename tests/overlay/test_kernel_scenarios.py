@@ -1,0 +1,51 @@
+"""Every scenario of tests/overlay/scenarios.py gives the same observations on the kernel
+overlay and on the simulator (section 10 of the kernel spec says what is normalised)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from tests.overlay.oharness import Obs, Rec, SimSide, can_mount, kernel_side
+from tests.overlay.scenarios import SCENARIOS
+
+
+@cache
+def _skip_reason() -> str | None:
+    return can_mount()
+
+
+def run_kernel(name: str) -> Obs:
+    with kernel_side() as k:
+        r = Rec(k)
+        SCENARIOS[name](k, r)
+        return r.obs
+
+
+def run_sim(name: str) -> Obs:
+    s = SimSide()
+    r = Rec(s)
+    SCENARIOS[name](s, r)
+    return r.obs
+
+
+def _diff(a: Obs, b: Obs) -> str:
+    lines = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            lines.append(f"{k}:\n  kernel: {json.dumps(a.get(k))}\n  sim:    {json.dumps(b.get(k))}")
+    return "\n".join(lines)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_overlay_scenario(name: str) -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    kern = run_kernel(name)
+    sim = run_sim(name)
+    d = _diff(kern, sim)
+    assert not d, f"{name} differs:\n{d}"
