@@ -48,6 +48,7 @@ class Process:
             if node.mode & 0o170000 != st.S_IFDIR:
                 raise fserr(errno.ENOTDIR)
             new = self.fs._make_mount(self, source, target, fstype, data or "")
+            new.data = data or ""
         except OSError as e:
             raise named(e, target) from None
         self.fs.mount_table.attach(new, mnt, node)
@@ -130,6 +131,7 @@ class HostFS(Process):
         sb = SuperBlock("tmpfs", self.clock)
         root = new_tmpfs(sb, mode, uid, gid)
         opts = f"{'ro' if ro else 'rw'},relatime" + ("" if mode == 0o1777 else f",mode={mode:o}")
+        opts += ",inode64"
         mnt = Mount(root, source, "tmpfs", opts, None, None)
         mnt.rdonly = ro
         return mnt

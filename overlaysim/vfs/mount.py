@@ -17,7 +17,8 @@ _ids = itertools.count(20)
 
 
 class Mount:
-    __slots__ = ("fstype", "id", "mountpoint", "options", "parent", "private", "rdonly", "root", "source")
+    __slots__ = ("data", "fstype", "id", "mountpoint", "options", "parent", "private", "rdonly",
+                 "root", "source")  # fmt: skip
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class Mount:
         self.mountpoint = mountpoint
         self.private = private  # the filesystem's own state (e.g. the overlay's layers)
         self.rdonly = False
+        self.data = ""  # the mount(2) data string as given (to mount it again, e.g. on load)
 
 
 @dataclass(frozen=True)
