@@ -178,7 +178,7 @@ class DirCalls(AttrCalls):
             raise named(e, as_fspath(path)) from None
         self._t.root = (mnt, node)
 
-    def umask(self, mask: int) -> int:
+    def umask(self, mask: int, /) -> int:
         old = self._t.umask
         self._t.umask = mask & 0o777
         return old

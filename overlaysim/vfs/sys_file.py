@@ -186,7 +186,7 @@ class FileCalls(SysBase):
         for fd in [fd for fd in self._t.fds if fd_low <= fd < fd_high]:
             self.close(fd)
 
-    def dup(self, fd: int) -> int:
+    def dup(self, fd: int, /) -> int:
         return self._t.install(self._t.file(fd))
 
     def dup2(self, fd: int, fd2: int, inheritable: bool = True) -> int:
@@ -213,7 +213,8 @@ class FileCalls(SysBase):
             raise fserr(errno.EBADF)
         return f
 
-    def read(self, fd: int, n: int) -> bytes:
+    def read(self, fd: int, length: int, /) -> bytes:
+        n = length
         if n < 0:
             raise ValueError("negative count")  # CPython's own check
         f = self._readable(fd)
@@ -223,7 +224,8 @@ class FileCalls(SysBase):
         f.data.node().touch_atime()
         return out
 
-    def pread(self, fd: int, n: int, offset: int) -> bytes:
+    def pread(self, fd: int, length: int, offset: int, /) -> bytes:
+        n = length
         f = self._readable(fd)
         assert f.data is not None
         if offset < 0:
@@ -232,15 +234,15 @@ class FileCalls(SysBase):
         f.data.node().touch_atime()
         return out
 
-    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+    def write(self, fd: int, data: bytes | bytearray | memoryview, /) -> int:
         f = self._writable(fd)
         return self._write_at(f, None, bytes(data))
 
-    def pwrite(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> int:
+    def pwrite(self, fd: int, buffer: bytes | bytearray | memoryview, offset: int, /) -> int:
         f = self._writable(fd)
         if offset < 0:
             raise fserr(errno.EINVAL)
-        return self._write_at(f, offset, bytes(data))
+        return self._write_at(f, offset, bytes(buffer))
 
     def _write_at(self, f: OpenFile, offset: int | None, data: bytes) -> int:
         d = f.data
@@ -256,7 +258,8 @@ class FileCalls(SysBase):
             f.pos = pos + n
         return n
 
-    def lseek(self, fd: int, pos: int, how: int) -> int:
+    def lseek(self, fd: int, position: int, whence: int, /) -> int:
+        pos, how = position, whence
         f = self._t.file(fd)
         if f.flags & O_PATH:
             raise fserr(errno.EBADF)
@@ -285,7 +288,7 @@ class FileCalls(SysBase):
     def fstat(self, fd: int) -> os.stat_result:
         return self._t.file(fd).node.stat()
 
-    def ftruncate(self, fd: int, length: int) -> None:
+    def ftruncate(self, fd: int, length: int, /) -> None:
         f = self._t.file(fd)
         if f.flags & O_PATH:
             raise fserr(errno.EBADF)
