@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import stat
@@ -33,6 +34,10 @@ class Side:
         self.o = o
         self.base = base
         self.mnt = f"{base}/m"
+
+    def run_as(self, uid: int, gid: int, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(os_like)`` with other credentials."""
+        raise NotImplementedError
 
     def mount(self, opts: str) -> None:
         raise NotImplementedError
@@ -64,6 +69,9 @@ class Side:
 
 
 class KernelSide(Side):
+    def run_as(self, uid: int, gid: int, fn: Callable[[Any], Any]) -> Any:
+        return _run_forked(uid, gid, fn)
+
     def mount(self, opts: str) -> None:
         kmount("overlay", self.mnt, "overlay", opts)  # mount(2): errors carry the errno
 
@@ -71,7 +79,39 @@ class KernelSide(Side):
         kumount(self.mnt)
 
 
+def _run_forked(uid: int, gid: int, fn: Callable[[Any], Any]) -> Any:
+    """Run ``fn(os)`` in a forked child with other credentials; value or OSError comes back."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop privileges, run, report (value or errno) as JSON
+        os.close(r)
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            out = {"ok": fn(os)}
+        except OSError as e:
+            out = {"errno": e.errno, "msg": e.strerror}
+        except BaseException as e:
+            out = {"errno": 0, "msg": repr(e)}
+        os.write(w, json.dumps(out, default=str).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    res = json.loads(data)
+    if "errno" in res:
+        raise OSError(res["errno"], res["msg"])
+    return res["ok"]
+
+
 class SimSide(Side):
+    def run_as(self, uid: int, gid: int, fn: Callable[[Any], Any]) -> Any:
+        return fn(self.fs.as_user(uid, gid).os)
+
     def __init__(self) -> None:
         self.fs = HostFS()
         super().__init__(self.fs.os, "/t")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from typing import Any
 
 from tests.overlay.oharness import Rec, Side
 
@@ -414,3 +415,97 @@ def sc_volatile(s: Side, r: Rec) -> None:
     s.umount()
     r.work("work_after")
     r.call("remount", s.mount, opts)
+
+
+@scenario
+def sc_trailing_slashes_and_dots(s: Side, r: Rec) -> None:
+    s.mount(fixture(s))
+    m = s.p("m")
+    r.call("stat_file_slash", s.o.lstat, f"{m}/f/")
+    r.call("rmdir_dir_slash", s.o.rmdir, f"{m}/e/")
+    r.call("unlink_file_slash", s.o.unlink, f"{m}/g/")
+    r.call("mkdir_slash", s.o.mkdir, f"{m}/nd/")
+    r.call("rename_to_slash", s.o.rename, f"{m}/g", f"{m}/g2/")
+    r.call("rmdir_dot", s.o.rmdir, f"{m}/d/.")
+    r.call("stat_dotdot", lambda: s.o.stat(f"{m}/d/..").st_nlink)
+    finish(s, r)
+
+
+@scenario
+def sc_redirect_exchange_and_chains(s: Side, r: Rec) -> None:
+    s.write("l1/src/x", "src")
+    s.dirs("l1/empty")
+    s.write("l1/full/y", "full")
+    opts = fixture(s) + ",redirect_dir=on"
+    s.mount(opts)
+    r.call("src_over_full", s.o.rename, s.p("m/src"), s.p("m/full"))
+    r.call("src_over_empty", s.o.rename, s.p("m/src"), s.p("m/empty"))
+    r.call("empty_over_full", s.o.rename, s.p("m/empty"), s.p("m/full"))
+    r.ls("ls_full", "m/full")
+    r.call("exchange_file_dir", s.o.renameat2 if hasattr(s.o, "renameat2") else _ra2,
+           s.p("m/g"), s.p("m/d"), 2)
+    r.ls("ls_g", "m/g")
+    s.umount()
+    s.mount(opts)
+    r.ls("ls_full_remount", "m/full")
+    r.ls("ls_g_remount", "m/g")
+    finish(s, r)
+
+
+def _ra2(src: str, dst: str, flags: int) -> None:
+    _kernel_renameat2(src, dst, flags)
+
+
+@scenario
+def sc_create_kinds_over_whiteouts(s: Side, r: Rec) -> None:
+    s.mount(fixture(s))
+    for n in ("f", "g", "s", "h1"):
+        s.o.unlink(s.p(f"m/{n}"))
+    r.call("symlink_over", s.o.symlink, "target", s.p("m/f"))
+    r.call("mkfifo_over", s.o.mkfifo, s.p("m/g"))
+    r.call("creat_excl_over", lambda: s.o.close(s.o.open(s.p("m/s"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)))
+    s.write("m/pure", "p")
+    r.call("rename_over_wh", s.o.rename, s.p("m/pure"), s.p("m/h1"))
+    finish(s, r)
+
+
+@scenario
+def sc_opaque_dir_rmdir_with_strays(s: Side, r: Rec) -> None:
+    s.write("l1/od/x", "x")
+    s.dirs("l2")
+    s.mount(s.std())
+    s.o.unlink(s.p("m/od/x"))
+    s.o.rmdir(s.p("m/od"))
+    s.o.mkdir(s.p("m/od"))
+    s.write("m/od/n", "n")
+    r.call("rmdir_nonempty_opaque", s.o.rmdir, s.p("m/od"))
+    s.o.unlink(s.p("m/od/n"))
+    r.call("rmdir_opaque", s.o.rmdir, s.p("m/od"))
+    finish(s, r)
+
+
+@scenario
+def sc_non_root_in_overlay(s: Side, r: Rec) -> None:
+    s.write("l1/mine", "mine")
+    s.o.chown(s.p("l1/mine"), 1000, 1000)
+    s.write("l1/theirs", "theirs")
+    s.dirs("l1/pub", "l2")
+    s.o.chmod(s.p("l1/pub"), 0o777)
+    s.mount(s.std())
+
+    def append(rel: str) -> Callable[[Any], None]:
+        def go(o: Any) -> None:
+            fd = o.open(s.p(rel), os.O_WRONLY | os.O_APPEND)
+            o.write(fd, b"+")
+            o.close(fd)
+
+        return go
+
+    def create(o: Any) -> None:
+        o.close(o.open(s.p("m/pub/new"), os.O_CREAT | os.O_WRONLY, 0o644))
+
+    r.call("append_mine", s.run_as, 1000, 1000, append("m/mine"))
+    r.call("append_theirs", s.run_as, 1000, 1000, append("m/theirs"))
+    r.call("create_in_pub", s.run_as, 1000, 1000, create)
+    r.call("unlink_theirs", s.run_as, 1000, 1000, lambda o: o.unlink(s.p("m/theirs")))
+    finish(s, r)
