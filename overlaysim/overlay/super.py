@@ -137,7 +137,8 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
     workdir = _node(plan.work) if plan.work is not None else None
     for layer in (upper, workdir):
         if layer is not None and not isinstance(layer, MemInode):
-            raise OSError(errno.EOPNOTSUPP, "overlaysim keeps upper and work dirs on tmpfs only")
+            # As Linux: an overlay (or any fs without tmpfile/xattr support) cannot be the upper.
+            raise OSError(errno.EINVAL, "filesystem on upperdir/workdir not supported")
     mount_path = proc.os.path.abspath(target) if target else "?"
     ofs = OvlFS(proc, plan, mount_path, lowers, upper, workdir)
     has_uuid = impure = False

@@ -13,13 +13,31 @@ import os
 from overlaysim.vfs.node import FileData, Node, fserr
 
 
-class NullDev(FileData):
+class _Stream(FileData):
+    """Data that is not a byte array with a size: devices and pipes (size 0, no truncate)."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def size(self) -> int:
+        return 0
+
+    def truncate(self, length: int) -> None:
+        return None
+
+    def node(self) -> Node:
+        return self._node
+
+
+class NullDev(_Stream):
     """/dev/null (1,3), /dev/zero (1,5), /dev/full (1,7), /dev/urandom (1,9), /dev/random (1,8)."""
 
-    __slots__ = ("_minor", "_node")
+    __slots__ = ("_minor",)
 
     def __init__(self, node: Node, minor: int) -> None:
-        self._node = node
+        super().__init__(node)
         self._minor = minor
 
     def read(self, pos: int, n: int) -> bytes:
@@ -34,15 +52,6 @@ class NullDev(FileData):
             raise fserr(errno.ENOSPC)
         return len(data)
 
-    def size(self) -> int:
-        return 0
-
-    def truncate(self, length: int) -> None:
-        return None
-
-    def node(self) -> Node:
-        return self._node
-
 
 class Pipe:
     __slots__ = ("buf", "readers", "writers")
@@ -53,11 +62,11 @@ class Pipe:
         self.writers = 0
 
 
-class FifoEnd(FileData):
-    __slots__ = ("_node", "nonblock", "pipe")
+class FifoEnd(_Stream):
+    __slots__ = ("nonblock", "pipe")
 
     def __init__(self, node: Node, pipe: Pipe, nonblock: bool) -> None:
-        self._node = node
+        super().__init__(node)
         self.pipe = pipe
         self.nonblock = nonblock
 
@@ -77,15 +86,6 @@ class FifoEnd(FileData):
             raise fserr(errno.EPIPE)
         p.buf += data
         return len(data)
-
-    def size(self) -> int:
-        return 0
-
-    def truncate(self, length: int) -> None:
-        return None
-
-    def node(self) -> Node:
-        return self._node
 
 
 _CHAR_DRIVERS = {(1, 3), (1, 5), (1, 7), (1, 8), (1, 9)}
