@@ -1,0 +1,44 @@
+"""The ``overlaysim`` command: a click group that composes one sub-group per concern."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from overlaysim.errors import OverlaySimError
+
+
+class _Group(click.Group):
+    """Turn our typed errors and OSErrors into one line on stderr and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OverlaySimError, OSError) as exc:
+            click.echo(f"overlaysim: error: {_one_line(exc)}", err=True)
+            sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="overlaysim")
+def main() -> None:
+    """overlaysim: a userspace simulator of Linux overlayfs and Docker's overlay2 driver."""
+
+
+def _register() -> None:
+    # Sub-groups live in their own modules; each exposes one click command or group.
+    from overlaysim.cli import image
+
+    main.add_command(image.image)
+
+
+_register()

@@ -1,0 +1,445 @@
+"""A tar reader that reads archives the way Go's ``archive/tar`` does.
+
+Docker, containerd and Podman all unpack layers with Go's reader, so "what is in this layer"
+means what *that* parser sees: the checksum accepted signed or unsigned, numbers in octal or
+base-256, PAX records replacing header fields (an empty value keeps the header's), GNU long
+names winning over PAX paths, type NUL promoted by a trailing slash, header-only types carrying
+no data whatever their size field says, global headers returned as entries, and the archive
+ending at two zero blocks *or* at a clean EOF. Everything is streamed with limits; raw header
+bytes can be captured so an exact copy of the stream can be re-assembled (tar-split).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from overlaysim.errors import LimitExceeded, Truncated
+from overlaysim.image.compress import Readable
+from overlaysim.image.errors import BadHeader
+from overlaysim.image.limits import Limits, check
+from overlaysim.image.tar_fields import (
+    CANON,
+    CANON_DEV,
+    NumParser,
+    block_format,
+    cstr,
+    decode,
+    merge_pax,
+    parse_numeric,
+    parse_pax_records,
+)
+from overlaysim.image.tar_sparse import SparseMap, parse_old_gnu, parse_pax_sparse, read_map_1x0
+
+BLOCK = 512
+_READAHEAD = 1 << 20
+ZERO_BLOCK = bytes(BLOCK)
+
+REG, REGA, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, CONT = (
+    "0",
+    "\x00",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+)
+XHEADER, XGLOBAL, GNU_LONGNAME, GNU_LONGLINK, GNU_SPARSE = "x", "g", "L", "K", "S"
+HEADER_ONLY = frozenset({LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO})
+SCHILY_XATTR = "SCHILY.xattr."
+
+
+@dataclass
+class TarHeader:
+    """One entry as Go's ``tar.Reader.Next`` returns it (names decoded UTF-8/surrogateescape)."""
+
+    name: str
+    typeflag: str
+    linkname: str = ""
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    mtime_ns: int = 0
+    atime_ns: int | None = None
+    ctime_ns: int | None = None
+    uname: str = ""
+    gname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    format: str = "ustar"
+    pax: dict[str, str] = field(default_factory=dict)
+    #: the ustar/v7 name before PAX/GNU overrides (to spot disagreements)
+    header_name: str = ""
+    gnu_long_name: bool = False
+    nul_in_name: bool = False
+    sparse: SparseMap | None = None
+    #: offset of the first block belonging to this entry (meta headers included)
+    offset: int = 0
+    #: offset of the entry's data in the uncompressed stream
+    data_offset: int = 0
+    #: physical data bytes in the archive (differs from ``size`` for sparse files)
+    physical_size: int = 0
+    index: int = 0
+
+    @property
+    def xattrs(self) -> dict[str, str]:
+        return {
+            k[len(SCHILY_XATTR) :]: v for k, v in self.pax.items() if k.startswith(SCHILY_XATTR)
+        }
+
+    def is_dir(self) -> bool:
+        return self.typeflag == DIR
+
+
+class TarReader:
+    """Iterate headers of a tar stream; read or skip each entry's data before the next."""
+
+    def __init__(
+        self,
+        stream: Readable,
+        limits: Limits,
+        *,
+        capture_raw: bool = False,
+        what: str = "tar",
+    ) -> None:
+        self._r = stream
+        self._buf = b""
+        self._off = 0
+        self._lim = limits
+        self._what = what
+        self._pos = 0
+        self._remaining = 0  # physical data bytes of the current entry not yet consumed
+        self._pad = 0
+        self._sparse: SparseMap | None = None
+        self._cur: TarHeader | None = None
+        self.capture_raw = capture_raw
+        self.raw: list[bytes] = []  # non-data bytes since the last data section
+        self.entries = 0
+        self.end: str = ""  # "markers", "eof", "eof-after-one-marker"
+        self.trailing = 0
+        self.trailing_nonzero = False
+        self._done = False
+
+    # --- low-level I/O ---------------------------------------------------------------------
+    def _read(self, n: int) -> bytes:
+        """Up to n bytes (fewer only at EOF), served from a 1 MiB read-ahead buffer."""
+        buf, off = self._buf, self._off
+        if len(buf) - off >= n:
+            self._off = off + n
+            self._pos += n
+            return buf[off : off + n]
+        parts = [buf[off:]] if off < len(buf) else []
+        got = len(buf) - off
+        self._buf, self._off = b"", 0
+        while got < n:
+            b = self._r.read(max(n - got, _READAHEAD))
+            if not b:
+                break
+            if got + len(b) > n:
+                keep = n - got
+                parts.append(b[:keep])
+                self._buf, self._off = b, keep
+                got = n
+                break
+            parts.append(b)
+            got += len(b)
+        data = b"".join(parts)
+        self._pos += len(data)
+        return data
+
+    def _read_raw(self, n: int) -> bytes:
+        data = self._read(n)
+        if self.capture_raw:
+            self.raw.append(data)
+        return data
+
+    def _block(self) -> bytes | None:
+        """One header block; None at a clean EOF; Truncated for a partial block."""
+        b = self._read_raw(BLOCK)
+        if not b:
+            return None
+        if len(b) < BLOCK:
+            raise Truncated(f"{self._what}: archive ends inside a header (offset {self._pos})")
+        return b
+
+    def _skip_current(self) -> None:
+        while self._remaining:
+            n = min(self._remaining, 1 << 20)
+            b = self._read(n)
+            if self.capture_raw and self._cur is not None and self._cur.sparse is not None:
+                self.raw.append(b)
+            if len(b) < n:
+                raise Truncated(f"{self._what}: archive ends inside the data of an entry")
+            self._remaining -= n
+        if self._pad:
+            self._read_raw(self._pad)  # EOF inside padding is tolerated, as in Go
+            self._pad = 0
+
+    def _special_file(self, size: int, kind: str) -> bytes:
+        """Data of a PAX or GNU long-name header (Go caps these at 1 MiB)."""
+        if size < 0:
+            raise BadHeader(f"{kind} header with a negative size")
+        check(size, self._lim.max_pax_bytes, f"{self._what}: {kind} header size")
+        data = self._read_raw(size)
+        if len(data) < size:
+            raise Truncated(f"{self._what}: archive ends inside a {kind} header")
+        pad = -size % BLOCK
+        if pad:
+            self._read_raw(pad)
+        return data
+
+    # --- iteration ---------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[TarHeader]:
+        while True:
+            hdr = self.next()
+            if hdr is None:
+                return
+            yield hdr
+
+    def next(self) -> TarHeader | None:
+        if self._done:
+            return None
+        self._skip_current()
+        self._cur = None
+        self._sparse = None
+        pax: dict[str, str] = {}
+        long_name: str | None = None
+        long_link: str | None = None
+        nul_cut = False
+        start = self._pos
+        while True:
+            blk = self._block()
+            if blk is None:
+                self.end = "eof"
+                self._done = True
+                return None
+            if blk == ZERO_BLOCK:
+                nxt = self._block()
+                if nxt is None:
+                    self.end = "eof-after-one-marker"
+                    self._done = True
+                    return None
+                if nxt != ZERO_BLOCK:
+                    raise BadHeader(f"{self._what}: a zero block followed by a header")
+                self.end = "markers"
+                self._done = True
+                return None
+            self.entries += 1
+            check(self.entries, self._lim.max_entries, f"{self._what}: entries")
+            hdr = self._parse_header(blk)
+            hdr.offset = start
+            tf = hdr.typeflag
+            if tf in (XHEADER, XGLOBAL):
+                records = parse_pax_records(self._special_file(hdr.size, "PAX"))
+                if tf == XGLOBAL:
+                    g = TarHeader(name=hdr.name, typeflag=XGLOBAL, pax=records, format="pax")
+                    g.offset = start
+                    g.data_offset = self._pos
+                    g.index = self.entries
+                    self._cur = g
+                    return g
+                pax = records  # a later 'x' replaces an earlier one, as in Go
+                continue
+            if tf in (GNU_LONGNAME, GNU_LONGLINK):
+                raw = self._special_file(hdr.size, "GNU long name")
+                value = decode(cstr(raw))
+                if b"\x00" in raw.rstrip(b"\x00"):
+                    nul_cut = True  # Go stops at the first NUL; other readers may not
+                if tf == GNU_LONGNAME:
+                    long_name = value
+                else:
+                    long_link = value
+                continue
+            out = self._finish(hdr, blk, pax, long_name, long_link)
+            out.nul_in_name = nul_cut
+            return out
+
+    def _parse_header(self, blk: bytes) -> TarHeader:
+        fmt = block_format(blk)
+        if fmt == "unknown":
+            raise BadHeader(
+                f"{self._what}: invalid tar header (checksum) at offset {self._pos - BLOCK}"
+            )
+        name_b = cstr(blk[0:100])
+        try:
+            m = CANON.fullmatch(blk, 100, 148)  # the usual zero-padded octal fields
+            if m is not None:
+                mode, uid, gid, size, mtime = (int(g, 8) for g in m.groups())
+            else:
+                mode, uid, gid = (
+                    parse_numeric(blk[100:108]),
+                    parse_numeric(blk[108:116]),
+                    parse_numeric(blk[116:124]),
+                )
+                size, mtime = parse_numeric(blk[124:136]), parse_numeric(blk[136:148])
+            hdr = TarHeader(
+                name="",
+                typeflag=chr(blk[156]),
+                linkname=decode(cstr(blk[157:257])),
+                size=size,
+                mode=mode,
+                uid=uid,
+                gid=gid,
+                mtime_ns=mtime * 1_000_000_000,
+                format=fmt,
+            )
+            if fmt != "v7":
+                hdr.uname = decode(cstr(blk[265:297]))
+                hdr.gname = decode(cstr(blk[297:329]))
+                d = CANON_DEV.fullmatch(blk, 329, 345)
+                if d is not None:
+                    hdr.devmajor, hdr.devminor = int(d.group(1), 8), int(d.group(2), 8)
+                else:
+                    hdr.devmajor, hdr.devminor = (
+                        parse_numeric(blk[329:337]),
+                        parse_numeric(blk[337:345]),
+                    )
+                prefix = b""
+                if fmt == "ustar":
+                    prefix = cstr(blk[345:500])
+                elif fmt == "star":
+                    prefix = cstr(blk[345:476])
+                    hdr.atime_ns = parse_numeric(blk[476:488]) * 1_000_000_000
+                    hdr.ctime_ns = parse_numeric(blk[488:500]) * 1_000_000_000
+                else:  # gnu
+                    p2 = NumParser()
+                    if blk[345]:
+                        hdr.atime_ns = p2.numeric(blk[345:357]) * 1_000_000_000
+                    if blk[357]:
+                        hdr.ctime_ns = p2.numeric(blk[357:369]) * 1_000_000_000
+                    if p2.err:  # pre-Go1.8 writers put a USTAR prefix here
+                        hdr.atime_ns = hdr.ctime_ns = None
+                        pre = cstr(blk[345:500])
+                        if pre.isascii():
+                            prefix = pre
+                        hdr.format = "unknown"
+                if prefix:
+                    name_b = prefix + b"/" + name_b
+        except ValueError:
+            raise BadHeader(
+                f"{self._what}: invalid number in tar header at offset {self._pos - BLOCK}"
+            ) from None
+        hdr.name = decode(name_b)
+        hdr.header_name = hdr.name
+        return hdr
+
+    def _finish(
+        self,
+        hdr: TarHeader,
+        blk: bytes,
+        pax: dict[str, str],
+        long_name: str | None,
+        long_link: str | None,
+    ) -> TarHeader:
+        merge_pax(hdr, pax, self._what)
+        if long_name:
+            hdr.name = long_name
+            hdr.gnu_long_name = True
+        if long_link:
+            hdr.linkname = long_link
+        if hdr.typeflag == REGA:
+            hdr.typeflag = DIR if hdr.name.endswith("/") else REG
+        if hdr.size < 0:
+            raise BadHeader(f"{self._what}: negative size for {hdr.name!r}")
+        physical = 0 if hdr.typeflag in HEADER_ONLY else hdr.size
+        sparse: SparseMap | None = None
+        if hdr.typeflag == GNU_SPARSE:
+            sparse, realsize, extended = parse_old_gnu(blk, self._lim)
+            while extended:
+                ext = self._read_raw(BLOCK)
+                if len(ext) < BLOCK:
+                    raise Truncated(f"{self._what}: archive ends inside a sparse header")
+                extended = sparse.add_extension(ext, self._lim)
+            hdr.size = realsize
+        else:
+            kind = parse_pax_sparse(hdr, pax)
+            if kind == "1.0":
+                check(physical, self._lim.max_layer_bytes, f"{self._what}: sparse data")
+                sparse, used = read_map_1x0(self, physical, self._lim)
+                physical -= used
+            elif kind in ("0.0", "0.1"):
+                sparse = SparseMap.from_pax_0x(pax, self._lim)
+        if sparse is not None:
+            if hdr.typeflag in HEADER_ONLY or not sparse.valid_for(hdr.size):
+                raise BadHeader(f"{self._what}: invalid sparse map for {hdr.name!r}")
+            if sparse.data_bytes() != physical:
+                raise BadHeader(f"{self._what}: sparse map does not match the data of {hdr.name!r}")
+            hdr.sparse = sparse
+            if hdr.typeflag == GNU_SPARSE:
+                hdr.typeflag = REG
+        hdr.physical_size = physical
+        hdr.data_offset = self._pos
+        hdr.index = self.entries
+        self._remaining = physical
+        self._pad = -physical % BLOCK
+        self._cur = hdr
+        return hdr
+
+    # --- data ---------------------------------------------------------------------------------
+    def read_data(self, max_bytes: int | None = None) -> bytes:
+        """The logical content of the current entry (sparse holes filled with zeros)."""
+        hdr = self._cur
+        if hdr is None:
+            return b""
+        if max_bytes is not None:
+            check(hdr.size, max_bytes, f"{self._what}: size of {hdr.name!r}")
+        n = self._remaining
+        check(n, self._lim.max_layer_bytes, f"{self._what}: size of {hdr.name!r}")
+        data = self._read(n)
+        if len(data) < n:
+            raise Truncated(f"{self._what}: archive ends inside the data of {hdr.name!r}")
+        if self.capture_raw and hdr.sparse is not None:
+            self.raw.append(data)
+        self._remaining = 0
+        if hdr.sparse is not None:
+            check(hdr.size, self._lim.max_layer_bytes, f"{self._what}: sparse file {hdr.name!r}")
+            return hdr.sparse.expand(data, hdr.size)
+        return data
+
+    def take_raw(self) -> bytes:
+        """The captured non-data bytes since the last call (headers, padding, markers)."""
+        data = b"".join(self.raw)
+        self.raw = []
+        return data
+
+    def finish(self) -> None:
+        """Consume everything after the end of the archive, counting trailing bytes."""
+        if not self._done:
+            while self.next() is not None:
+                pass
+        while True:
+            b = self._read(1 << 20)
+            if not b:
+                return
+            if self.capture_raw:
+                self.raw.append(b)
+            self.trailing += len(b)
+            if b.count(0) != len(b):
+                self.trailing_nonzero = True
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def read_physical(self, n: int) -> bytes:
+        """For the sparse 1.0 map reader: n bytes of the current entry's data section."""
+        data = self._read(n)
+        if self.capture_raw:
+            self.raw.append(data)
+        if len(data) < n:
+            raise Truncated(f"{self._what}: archive ends inside a sparse map")
+        return data
+
+
+__all__ = [
+    "BLOCK",
+    "BadHeader",
+    "LimitExceeded",
+    "TarHeader",
+    "TarReader",
+    "block_format",
+    "parse_pax_records",
+]
