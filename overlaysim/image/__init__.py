@@ -17,11 +17,12 @@ from overlaysim.image.bundle import (
 )
 from overlaysim.image.differential import tarfile_differential
 from overlaysim.image.digest import chain_ids, image_id
+from overlaysim.image.entry import Entry
 from overlaysim.image.export import Change, changes, layer_tar, rootfs_tar
 from overlaysim.image.findings import Finding, Findings
 from overlaysim.image.formats import open_archive, select
 from overlaysim.image.importer import ImportResult, divergence, import_image, merged_view
-from overlaysim.image.layer import Entry, LayerPlan, parse_layer
+from overlaysim.image.layer import LayerPlan, parse_layer
 from overlaysim.image.limits import DEFAULT_LIMITS, Limits
 from overlaysim.image.model import ImageArchive, ImageRef, LayerRef
 from overlaysim.image.save import (

@@ -17,8 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from overlaysim.image.entry import Entry
 from overlaysim.image.findings import Findings
-from overlaysim.image.layer import Entry, LayerPlan
+from overlaysim.image.layer import LayerPlan
 from overlaysim.image.resolve import NotADir, Resolver, rmtree
 
 Mode = Literal["native", "flat"]
@@ -27,6 +28,8 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _TYPE = {"char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+# a handle on the directory entries are created in: O_PATH needs no read permission on it
+_DIRFD = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC
 
 
 def _umask(o: Any) -> int:
@@ -51,7 +54,13 @@ class ApplyResult:
 
 
 class Applier:
-    """Writes one LayerPlan below ``root`` (which must exist) in ``o``."""
+    """Writes LayerPlans below ``root`` (which must exist) in ``o``, one ``apply`` per layer.
+
+    Entries are created relative to a descriptor on their parent directory (one ``*at`` call
+    walks one component, not the whole path), and a new file gets its owner, xattrs, mode and
+    times through its own descriptor: tar streams list a directory's entries together, so one
+    directory handle serves a run of entries.
+    """
 
     def __init__(
         self, o: Any, root: str, mode: Mode, findings: Findings, max_hops: int = 40
@@ -61,23 +70,47 @@ class Applier:
         self.mode = mode
         self.findings = findings
         self.res = Resolver(o, root, max_hops)
-        # What exists below a root that started empty (native layers): path -> is a directory.
-        # Saves an lstat per entry; dropped (None) as soon as anything is removed.
+        # What exists below a root that was empty when this applier started on it (it built
+        # all of it, over one or more layers): path -> is a directory. Saves an lstat per
+        # entry; dropped (None) as soon as anything is removed.
         self._known: dict[str, bool] | None = None
         self._umask = _umask(o)
+        self._dpath = ""  # the directory self._dfd refers to ('' when none is open)
+        self._dfd = -1
+        # (uid, gid) a file created in that directory gets (learnt from the first one; it
+        # depends on our credentials and the directory's gid and setgid bit only)
+        self._new_owner: tuple[int, int] | None = None
 
     # --- helpers ------------------------------------------------------------------------------
+    def _dir(self, d: str) -> int:
+        """A descriptor on directory ``d`` (resolved: no symlink in it), reused while it lasts."""
+        if d != self._dpath:
+            self._close_dir()
+            self._dfd = self.o.open(d, _DIRFD)
+            self._dpath = d
+        return self._dfd
+
+    def _close_dir(self) -> None:
+        self._new_owner = None
+        if self._dpath:
+            self._dpath = ""
+            self.o.close(self._dfd)
+
     def _remove(self, path: str) -> None:
+        self._close_dir()  # the directory it names may be the one removed
         rmtree(self.o, path)
         self.res.invalidate()
         self._known = None
 
-    def _exists(self, path: str) -> bool | None:
-        """None if absent, else whether it is a directory."""
+    def _exists(self, d: str, base: str, final: str) -> bool | None:
+        """None if ``final`` (``d/base``, ``d`` resolved) is absent, else whether it is a dir."""
         if self._known is not None:
-            return self._known.get(path)
-        st = self.res.lstat(path)
-        return None if st is None else stat.S_ISDIR(st.st_mode)
+            return self._known.get(final)
+        try:
+            st = self.o.lstat(base, dir_fd=self._dir(d))
+        except FileNotFoundError:
+            return None
+        return stat.S_ISDIR(st.st_mode)
 
     def _note(
         self, plan: LayerPlan, code: str, msg: str, path: str, level: Any = "warning"
@@ -113,16 +146,23 @@ class Applier:
 
     # --- main ---------------------------------------------------------------------------------
     def apply(self, plan: LayerPlan) -> ApplyResult:
+        try:
+            return self._apply(plan)
+        finally:
+            self._close_dir()
+
+    def _apply(self, plan: LayerPlan) -> ApplyResult:
         result = ApplyResult(plan.index, self.mode)
         dirs: list[tuple[str, Entry]] = []
         unpacked: set[str] = set()
-        if self.mode == "native" and not self.o.listdir(self.root):
+        if self._known is None and not self.o.listdir(self.root):
             self._known = {}
         for e in plan.entries:
             if e.kind == "opaque":
                 self._opaque(plan, e, unpacked, result)
                 continue
             if e.kind == "root":
+                self._new_owner = None
                 if self.mode == "flat":
                     self._attrs(plan, self.root, e)
                     dirs.append((self.root, e))
@@ -131,15 +171,26 @@ class Applier:
             if loc is None:
                 continue
             d, base = loc
-            final = posixpath.join(d, base)
+            final = f"{d}/{base}" if d != "/" else "/" + base
             if e.kind == "whiteout":
-                self._whiteout(plan, e, final, result)
+                self._whiteout(plan, e, d, base, result)
                 continue
-            isdir = self._exists(final)
+            known = self._known
+            isdir = known.get(final) if known is not None else self._exists(d, base, final)
             if isdir is not None and not (isdir and e.kind == "dir"):
                 self._remove(final)
                 result.removed += 1
-            if not self._create(plan, e, final, isdir is not None and e.kind == "dir"):
+            try:
+                if e.kind == "file":
+                    self._file(plan, e, self._dir(d), base)
+                    made = True
+                else:
+                    made = self._create(plan, e, d, base, isdir is not None and e.kind == "dir")
+            except OSError as exc:
+                if exc.filename in (base, None):  # name the whole path, as os calls on it would
+                    raise OSError(exc.errno, exc.strerror, final) from None
+                raise
+            if not made:
                 continue
             if self._known is not None:
                 self._known[final] = e.kind == "dir"
@@ -158,9 +209,10 @@ class Applier:
                 )
         return result
 
-    def _whiteout(self, plan: LayerPlan, e: Entry, final: str, result: ApplyResult) -> None:
+    def _whiteout(self, plan: LayerPlan, e: Entry, d: str, base: str, result: ApplyResult) -> None:
         result.whiteouts += 1
-        exists = self._exists(final) is not None
+        final = f"{d}/{base}" if d != "/" else "/" + base
+        exists = self._exists(d, base, final) is not None
         if self.mode == "flat":
             if exists:
                 self._remove(final)
@@ -200,6 +252,9 @@ class Applier:
                 e.path,
             )
             return
+        if self._known is not None:  # directories the marker implied are known to exist
+            for c in self.res.created:
+                self._known[c] = True
         d = self.res.abs(parts)
         if self.mode == "native":
             self.o.setxattr(d, OPAQUE_XATTR, b"y", follow_symlinks=False)
@@ -215,24 +270,13 @@ class Applier:
             elif stat.S_ISDIR(self.o.lstat(p).st_mode):
                 self._clear(p, unpacked, result)
 
-    def _create(self, plan: LayerPlan, e: Entry, final: str, merge: bool) -> bool:
+    def _create(self, plan: LayerPlan, e: Entry, d: str, base: str, merge: bool) -> bool:
+        """Anything but a regular file (``_file``); False when the entry is dropped."""
         o = self.o
         k = e.kind
-        if k == "dir":
-            if not merge:
-                o.mkdir(final, 0o700)
-        elif k == "file":
-            fd = o.open(final, _CREATE, e.mode & 0o777)
-            try:
-                view = memoryview(e.data)
-                while view:
-                    n = o.write(fd, view)
-                    view = view[n:]
-            finally:
-                o.close(fd)
-        elif k == "symlink":
-            o.symlink(e.link, final)
-        elif k == "hardlink":
+        final = f"{d}/{base}" if d != "/" else "/" + base
+        self._new_owner = None  # a directory's mode or owner may change below
+        if k == "hardlink":
             target = self.res.existing(e.link)
             if target is None or stat.S_ISDIR(o.lstat(target).st_mode):
                 self._note(
@@ -243,26 +287,76 @@ class Applier:
                 )
                 return False
             o.link(target, final, follow_symlinks=False)
+            to_link = stat.S_ISLNK(o.lstat(final).st_mode)
+            self._attrs(plan, final, e, chmod=not to_link)
+            if not to_link:  # Docker sets no times through a link to a symlink
+                o.utime(final, ns=(e.atime_ns, e.mtime_ns), follow_symlinks=False)
+            return True
+        dfd = self._dir(d)
+        if k == "dir":
+            if not merge:
+                o.mkdir(base, 0o700, dir_fd=dfd)
+        elif k == "symlink":
+            o.symlink(e.link, base, dir_fd=dfd)
         else:
-            o.mknod(final, _TYPE[k] | 0o600, os.makedev(e.devmajor, e.devminor))
-        to_link = k == "hardlink" and stat.S_ISLNK(o.lstat(final).st_mode)
-        # a new file already has its mode when umask and set-id bits do not get in the way
-        exact = k == "file" and not e.mode & 0o7000 and not e.mode & self._umask
-        self._attrs(plan, final, e, chmod=not (to_link or exact))
-        if k != "dir" and not to_link:  # Docker sets no times through a link to a symlink
-            o.utime(final, ns=(e.atime_ns, e.mtime_ns), follow_symlinks=False)
+            o.mknod(base, _TYPE[k] | 0o600, os.makedev(e.devmajor, e.devminor), dir_fd=dfd)
+        o.chown(base, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
+        if e.xattrs:
+            self._xattrs(plan, final, e)
+        if k != "symlink":
+            o.chmod(base, e.mode, dir_fd=dfd)
+        if k != "dir":
+            o.utime(base, ns=(e.atime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
         return True
+
+    def _file(self, plan: LayerPlan, e: Entry, dfd: int, base: str) -> None:
+        """Create, fill and set up a regular file through one descriptor."""
+        o = self.o
+        fd = o.open(base, _CREATE, e.mode & 0o777, dir_fd=dfd)
+        try:
+            data = e.data
+            n = o.write(fd, data) if data else 0  # bytes, not a view: nothing to copy
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    n = o.write(fd, view)
+                    view = view[n:]
+            owner = (e.uid, e.gid)
+            if owner != self._new_owner:
+                if self._new_owner is None:
+                    st = o.fstat(fd)
+                    self._new_owner = (st.st_uid, st.st_gid)
+                # chown to the owner it already has would change nothing: a new file has no
+                # set-id bit to clear, and its ctime is already now
+                if owner != self._new_owner:
+                    o.chown(fd, e.uid, e.gid)
+            if e.xattrs:
+                self._xattrs(plan, fd, e)
+            # a new file already has its mode when umask and set-id bits do not get in the way
+            if e.mode & 0o7000 or e.mode & self._umask:
+                o.chmod(fd, e.mode)
+            o.utime(fd, ns=(e.atime_ns, e.mtime_ns))
+        finally:
+            o.close(fd)
 
     def _attrs(self, plan: LayerPlan, path: str, e: Entry, chmod: bool = True) -> None:
         """lchown, xattrs, then chmod (chown clears set-id bits), as go-archive does."""
         o = self.o
         o.chown(path, e.uid, e.gid, follow_symlinks=False)
+        if e.xattrs:
+            self._xattrs(plan, path, e)
+        if chmod and e.kind != "symlink":
+            o.chmod(path, e.mode)
+
+    def _xattrs(self, plan: LayerPlan, target: str | int, e: Entry) -> None:
+        o = self.o
         for k, v in e.xattrs.items():
             try:
-                o.setxattr(path, k, v, follow_symlinks=False)
+                if isinstance(target, int):
+                    o.setxattr(target, k, v)
+                else:
+                    o.setxattr(target, k, v, follow_symlinks=False)
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
                     raise
                 self._note(plan, "xattr-refused", f"xattr {k!r} not set ({exc.strerror})", e.path)
-        if chmod and e.kind != "symlink":
-            o.chmod(path, e.mode)

@@ -49,32 +49,39 @@ def sniff(head: bytes) -> Kind:
 
 
 class HashingReader:
-    """Reads a raw blob, hashing and counting every byte, with a small peek buffer."""
+    """Reads a raw blob, hashing and counting every byte, with a peek buffer."""
 
     def __init__(self, raw: Readable, max_bytes: int | None = None, what: str = "blob") -> None:
         self._raw = raw
         self._buf = b""
+        self._boff = 0  # bytes of _buf already consumed
         self.sha256 = hashlib.sha256()
         self.count = 0
         self._max = max_bytes
         self._what = what
 
     def peek(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            more = self._raw.read(n - len(self._buf))
+        # read a whole chunk: later reads then stay aligned with the source's own buffer
+        # (a 6-byte read would make every following chunk straddle two of its buffers)
+        while len(self._buf) - self._boff < n:
+            more = self._raw.read(max(n, CHUNK))
             if not more:
                 break
-            self._buf += more
-        return self._buf[:n]
+            self._buf = self._buf[self._boff :] + more if self._buf else more
+            self._boff = 0
+        return self._buf[self._boff : self._boff + n]
 
     def read(self, n: int = -1, /) -> bytes:
-        if self._buf:
-            if n < 0 or n >= len(self._buf):
-                data, self._buf = self._buf, b""
+        buf, off = self._buf, self._boff
+        if off < len(buf):
+            if n < 0 or n >= len(buf) - off:
+                data = buf[off:] if off else buf
+                self._buf, self._boff = b"", 0
                 if n < 0:
                     data += self._raw.read()
             else:
-                data, self._buf = self._buf[:n], self._buf[n:]
+                data = buf[off : off + n]
+                self._boff = off + n
         else:
             data = self._raw.read(n)
         self.count += len(data)

@@ -82,9 +82,12 @@ def import_image(
     try:
         if how in ("native", "both"):
             o.mkdir(posixpath.join(target, "layers"), 0o700)
+        flat: Applier | None = None
         if how in ("flat", "both"):
             result.rootfs = posixpath.join(target, "rootfs")
             o.mkdir(result.rootfs, 0o755)
+            # one applier for every layer: what it knows of the tree it built stays true
+            flat = Applier(o, result.rootfs, "flat", findings, limits.max_symlink_hops)
         total = 0
         for ref in image.layers:
             what = f"layer {ref.index} ({ref.path})"
@@ -114,10 +117,8 @@ def import_image(
                         plan
                     )
                 )
-            if result.rootfs is not None:
-                imported.applied.append(
-                    Applier(o, result.rootfs, "flat", findings, limits.max_symlink_hops).apply(plan)
-                )
+            if flat is not None:
+                imported.applied.append(flat.apply(plan))
             _drop_data(plan)
             result.layers.append(imported)
     except BaseException:

@@ -10,63 +10,16 @@ complete first, a rejected layer writes nothing.
 
 from __future__ import annotations
 
-import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from overlaysim.errors import (
-    BadName,
-    BadWhiteout,
-    DanglingHardlink,
-    DuplicateEntry,
-    ImageError,
-    LimitExceeded,
-    NameTooLong,
-    PathEscape,
-    UnsupportedMediaType,
-)
-from overlaysim.image import names as nm
+from overlaysim.errors import DanglingHardlink, DuplicateEntry, LimitExceeded
 from overlaysim.image import tar_reader as tr
 from overlaysim.image.compress import HashingReader, Readable, open_stream
-from overlaysim.image.errors import BadHeader
+from overlaysim.image.entry import NON_DIR, Ctx, Entry, classify_general, classify_plain
 from overlaysim.image.findings import Findings
 from overlaysim.image.limits import Limits
 from overlaysim.image.tarsplit import FileRef, TarSplit
-
-_KINDS = {
-    tr.REG: "file",
-    tr.LINK: "hardlink",
-    tr.SYMLINK: "symlink",
-    tr.CHAR: "char",
-    tr.BLOCKDEV: "block",
-    tr.DIR: "dir",
-    tr.FIFO: "fifo",
-}
-NON_DIR = frozenset({"file", "hardlink", "symlink", "char", "block", "fifo"})
-MAX_ID = (1 << 32) - 2  # uid/gid -1 means "unchanged" to lchown(2)
-OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
-XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.")
-
-
-@dataclass
-class Entry:
-    """One normalised layer entry. ``path`` is relative to the layer root ('' is the root)."""
-
-    kind: str  # file dir symlink hardlink char block fifo whiteout opaque root
-    path: str
-    name: str
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    mtime_ns: int = 0
-    atime_ns: int = 0
-    data: bytes = b""
-    link: str = ""
-    devmajor: int = 0
-    devminor: int = 0
-    xattrs: dict[str, bytes] = field(default_factory=dict)
-    index: int = 0
-    ref: FileRef | None = None
 
 
 @dataclass
@@ -96,39 +49,6 @@ class LayerPlan:
         }
 
 
-@dataclass
-class _Common:
-    """Fields every entry built from one tar header shares."""
-
-    name: str
-    index: int
-    uid: int
-    gid: int
-
-    def entry(self, kind: str, path: str, **kw: Any) -> Entry:
-        return Entry(
-            kind=kind, path=path, name=self.name, index=self.index, uid=self.uid, gid=self.gid, **kw
-        )
-
-
-class _Ctx:
-    def __init__(self, limits: Limits, strict: bool, index: int, what: str) -> None:
-        self.lim = limits
-        self.strict = strict
-        self.index = index
-        self.what = what
-        self.f = Findings()
-
-    def reject(self, exc: ImageError, code: str, path: str) -> None:
-        """Strict: raise. Lenient: record the neutralisation and continue."""
-        if self.strict:
-            raise exc
-        self.f.add(code, str(exc), path, self.index, "neutralised")
-
-    def note(self, code: str, msg: str, path: str = "", level: Any = "warning") -> None:
-        self.f.add(code, msg, path, self.index, level)
-
-
 def parse_layer(
     raw: Readable,
     limits: Limits,
@@ -140,7 +60,7 @@ def parse_layer(
 ) -> LayerPlan:
     """Read a (possibly compressed) layer blob to its end and validate it."""
     what = what or f"layer {index}"
-    ctx = _Ctx(limits, strict, index, what)
+    ctx = Ctx(limits, strict, index, what)
     hr, dec = open_stream(raw, limits, limits.max_layer_bytes, what, limits.max_layer_bytes)
     # an uncompressed blob is its own tar stream: read and hash it once (diff_id == digest)
     uh: HashingReader | None = None if dec.kind == "none" else HashingReader(dec, None, what)
@@ -148,22 +68,28 @@ def parse_layer(
     ts = TarSplit() if capture else None
     entries: list[Entry] = []
     plnk: dict[str, Entry] = {}
-    for h in rd:
-        if ts is not None:
-            ts.raw(rd.take_raw())
-        data = rd.read_data() if (h.physical_size or h.sparse is not None) else b""
-        e = _classify(ctx, h, data, plnk)
+    # raw bytes gathered between file references (joined once, not appended to a bytes
+    # object entry by entry: a long run of directories would make that quadratic); the
+    # reader appends the headers and padding it captures to this very list
+    pending = rd.raw
+    next_header, read_data, plain = rd.next, rd.read_data, classify_plain
+    while (h := next_header()) is not None:
+        data = read_data() if (h.physical_size or h.sparse is not None) else b""
+        e = plain(ctx, h, data) or classify_general(ctx, h, data, plnk)
         if ts is not None and data and h.sparse is None:
             if e is not None and e.kind == "file":
                 e.ref = FileRef(h.name, len(data))
+                ts.raw(b"".join(pending))
+                pending.clear()
                 ts.file(e.ref)
             else:
-                ts.raw(data)
+                pending.append(data)
         if e is not None:
             entries.append(e)
     rd.finish()
     if ts is not None:
-        ts.raw(rd.take_raw())
+        ts.raw(b"".join(pending))
+        pending.clear()
     if uh is not None:
         uh.drain()
     hr.drain()
@@ -196,19 +122,13 @@ def parse_layer(
             "bytes",
         )
     }
+    kinds: dict[str, int] = {}
     for e in entries:
-        stats["entries"] += 1
-        key = {
-            "file": "files",
-            "dir": "dirs",
-            "root": "dirs",
-            "symlink": "symlinks",
-            "hardlink": "hardlinks",
-            "whiteout": "whiteouts",
-            "opaque": "opaques",
-        }.get(e.kind, "devices")
-        stats[key] += 1
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
         stats["bytes"] += len(e.data)
+    stats["entries"] = len(entries)
+    for kind, n in kinds.items():
+        stats[_STAT_KEY.get(kind, "devices")] += n
     return LayerPlan(
         index=index,
         entries=entries,
@@ -223,242 +143,15 @@ def parse_layer(
     )
 
 
-def _classify(ctx: _Ctx, h: tr.TarHeader, data: bytes, plnk: dict[str, Entry]) -> Entry | None:
-    if h.typeflag == tr.XGLOBAL:
-        ctx.note(
-            "pax-global-header",
-            "PAX global header: Go ignores it, GNU tar and Python apply it",
-            h.name,
-        )
-        return None
-    name = h.name
-    if "path" in h.pax and h.header_name != name:
-        level = "info" if name.startswith(h.header_name.rstrip("/")) else "warning"
-        ctx.note(
-            "pax-name-mismatch",
-            f"the ustar name is {h.header_name!r}; PAX-unaware tools see that",
-            name,
-            level,
-        )
-    if h.nul_in_name:
-        ctx.note("nul-in-name", "a GNU long name holds a NUL; Go keeps only what precedes it", name)
-    if h.gnu_long_name and "path" in h.pax:
-        ctx.note(
-            "gnu-and-pax-name", "both a GNU long name and a PAX path: Go uses the GNU one", name
-        )
-    if h.sparse is not None:
-        ctx.note(
-            "sparse",
-            f"sparse file ({len(h.sparse.entries)} fragments) expanded to {h.size} bytes",
-            name,
-            "info",
-        )
-    cleaned = nm.go_clean(name)
-    if name.startswith("/") and cleaned != "/":
-        ctx.note("absolute-name", "leading '/' stripped", name, "info")
-    if "\\" in name:
-        ctx.note(
-            "backslash-name", "backslash in a name (an ordinary character on Linux)", name, "info"
-        )
-    if nm.escapes(cleaned):
-        ctx.reject(
-            PathEscape(f"{ctx.what}: member {name!r} leaves the layer root"), "name-escape", name
-        )
-        rel = nm.clamp(name)
-    else:
-        rel = nm.relative(cleaned)
-        if ".." in name and ".." in name.split("/"):
-            ctx.note("dotdot-name", f"'..' inside a name, read as {rel!r}", name, "info")
-    nm.check_lengths(rel, ctx.lim, ctx.what, name)
-    parent, base = nm.split(rel)
-    common = _Common(name, h.index, h.uid, h.gid)
-    if base.startswith(nm.WH_PREFIX):
-        return _whiteout(ctx, h, rel, parent, base, data, plnk, common)
-    kind = _KINDS.get(h.typeflag)
-    if kind is None:
-        if h.typeflag == tr.CONT:
-            ctx.reject(
-                UnsupportedMediaType(
-                    f"{ctx.what}: contiguous-file entry {name!r} (Docker refuses type '7')"
-                ),
-                "type-7",
-                name,
-            )
-            kind = "file"
-        else:
-            ctx.reject(
-                UnsupportedMediaType(
-                    f"{ctx.what}: unsupported tar entry type {h.typeflag!r} for {name!r}"
-                ),
-                "odd-type",
-                name,
-            )
-            return None
-    if rel == "":
-        if kind != "dir":
-            ctx.reject(
-                BadName(f"{ctx.what}: the root entry {name!r} is not a directory"),
-                "root-not-dir",
-                name,
-            )
-            return None
-        if name not in ("./", "."):
-            ctx.note("root-entry", f"root directory entry named {name!r}", name, "info")
-        kind = "root"
-    e = common.entry(kind, rel, mode=h.mode & 0o7777)
-    if not _owner_ok(ctx, e, name):
-        return None
-    if e.mode & (stat.S_ISUID | stat.S_ISGID) and kind not in ("dir", "root"):
-        ctx.note(
-            "setid",
-            f"set{'u' if e.mode & stat.S_ISUID else 'g'}id bit (mode {e.mode:04o})",
-            rel,
-            "info",
-        )
-    e.mtime_ns = h.mtime_ns if h.mtime_ns >= 0 else 0
-    if h.mtime_ns < 0:
-        ctx.note(
-            "negative-mtime",
-            "mtime before 1970 clamped to the epoch (Docker's boundTime)",
-            rel,
-            "info",
-        )
-    e.atime_ns = max(e.mtime_ns, h.atime_ns or 0)
-    e.xattrs = _xattrs(ctx, h, rel)
-    if kind == "file":
-        e.data = data
-    elif kind == "symlink":
-        if not _symlink(ctx, e, h, parent):
-            return None
-    elif kind == "hardlink":
-        t = nm.go_clean(h.linkname)
-        if nm.escapes(t):
-            ctx.reject(
-                PathEscape(f"{ctx.what}: hard link {name!r} -> {h.linkname!r} leaves the layer"),
-                "link-escape",
-                rel,
-            )
-            e.link = nm.clamp(h.linkname)
-        else:
-            e.link = nm.relative(t)
-        if e.link.startswith(".wh..wh.plnk/") and nm.split(e.link)[1] in plnk:
-            src = plnk[nm.split(e.link)[1]]
-            ctx.note("aufs-hardlink", "hard link into .wh..wh.plnk turned into a copy", rel, "info")
-            e.kind, e.data, e.link = "file", src.data, ""
-    elif kind in ("char", "block"):
-        e.devmajor, e.devminor = h.devmajor, h.devminor
-        if kind == "char" and h.devmajor == 0 and h.devminor == 0:
-            ctx.note(
-                "char-0-0", "char device 0/0: a device in OCI, a whiteout on an overlay disk", rel
-            )
-        else:
-            ctx.note("device-node", f"{kind} device {h.devmajor}:{h.devminor}", rel, "info")
-    if data and kind != "file":
-        ctx.note("data-on-non-file", f"{len(data)} data bytes on a {kind} entry ignored", rel)
-    return e
-
-
-def _owner_ok(ctx: _Ctx, e: Entry, name: str) -> bool:
-    if 0 <= e.uid <= 65535 and 0 <= e.gid <= 65535:
-        return True
-    for label, v in (("uid", e.uid), ("gid", e.gid)):
-        if not 0 <= v <= MAX_ID:
-            ctx.reject(
-                BadHeader(f"{ctx.what}: {label} {v} of {name!r} is out of range"), "bad-owner", name
-            )
-            if ctx.strict:
-                return False
-            setattr(e, label, 0)
-        elif v > 65535:
-            ctx.note("large-id", f"{label} {v} is above 65535", e.path, "info")
-    return True
-
-
-def _symlink(ctx: _Ctx, e: Entry, h: tr.TarHeader, parent: str) -> bool:
-    target = h.linkname
-    if not target:
-        ctx.reject(
-            BadName(f"{ctx.what}: symlink {e.path!r} has an empty target"), "empty-symlink", e.path
-        )
-        return False
-    if len(target.encode("utf-8", "surrogateescape")) > 4095:
-        raise NameTooLong(f"{ctx.what}: symlink target of {e.path!r} is longer than 4095 bytes")
-    e.link = target
-    if not target.startswith("/") and nm.escapes(nm.go_clean(nm.join(parent, target))):
-        # Docker refuses it; with chroot resolution it is harmless, so lenient keeps it
-        ctx.reject(
-            PathEscape(f"{ctx.what}: symlink {e.path!r} -> {target!r} points outside the layer"),
-            "symlink-escape",
-            e.path,
-        )
-    return True
-
-
-def _xattrs(ctx: _Ctx, h: tr.TarHeader, rel: str) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for k, v in h.xattrs.items():
-        value = v.encode("utf-8", "surrogateescape")
-        if not k.startswith(XATTR_NAMESPACES):
-            ctx.reject(
-                BadName(f"{ctx.what}: xattr {k!r} of {rel!r} has no valid namespace"),
-                "xattr-namespace",
-                rel,
-            )
-            continue
-        if len(k.encode()) > 255 or len(value) > 65536:
-            raise LimitExceeded(f"{ctx.what}: xattr {k[:40]!r} of {rel!r} is too large")
-        if k.startswith(OVERLAY_XATTR_PREFIXES):
-            ns, rest = k.split(".overlay.", 1)
-            escaped = f"{ns}.overlay.overlay.{rest}"
-            ctx.note(
-                "overlay-xattr", f"overlay xattr {k!r} from image data escaped to {escaped!r}", rel
-            )
-            k = escaped
-        elif k == "security.capability":
-            ctx.note("file-capability", "file capabilities (security.capability)", rel, "info")
-        out[k] = value
-    return out
-
-
-def _whiteout(
-    ctx: _Ctx,
-    h: tr.TarHeader,
-    rel: str,
-    parent: str,
-    base: str,
-    data: bytes,
-    plnk: dict[str, Entry],
-    common: _Common,
-) -> Entry | None:
-    top = rel.split("/", 1)[0]
-    if top in nm.AUFS_META:
-        if top == ".wh..wh.plnk" and h.typeflag == tr.REG and rel != top:
-            plnk[base] = common.entry("file", rel, data=data)
-        ctx.note("aufs-meta", "AUFS bookkeeping entry skipped", rel, "info")
-        return None
-    if base == nm.WH_OPAQUE:
-        kind, path = "opaque", parent
-        if parent == "":
-            ctx.note(
-                "opaque-root", "opaque marker at the layer root (hides every lower layer)", rel
-            )
-    elif base in nm.BAD_WHITEOUTS:
-        ctx.reject(BadWhiteout(f"{ctx.what}: invalid whiteout entry {rel!r}"), "bad-whiteout", rel)
-        return None
-    elif base.startswith(nm.WH_META):
-        ctx.reject(
-            BadWhiteout(f"{ctx.what}: unknown whiteout meta entry {rel!r}"), "whiteout-meta", rel
-        )
-        return None
-    else:
-        kind, path = "whiteout", nm.join(parent, base[len(nm.WH_PREFIX) :])
-    if h.typeflag != tr.REG:
-        ctx.note("whiteout-type", f"whiteout marker of tar type {h.typeflag!r}", rel)
-    if data:
-        ctx.note("whiteout-data", f"{len(data)} data bytes on a whiteout marker ignored", rel)
-    if h.mode & 0o7777 == 0 and kind == "whiteout":
-        ctx.note("naive-whiteout", "whiteout written the naive-diff way (mode 0)", rel, "info")
-    return common.entry(kind, path, mtime_ns=max(h.mtime_ns, 0))
+_STAT_KEY = {
+    "file": "files",
+    "dir": "dirs",
+    "root": "dirs",
+    "symlink": "symlinks",
+    "hardlink": "hardlinks",
+    "whiteout": "whiteouts",
+    "opaque": "opaques",
+}
 
 
 def _ancestors(path: str) -> list[str]:
@@ -469,7 +162,7 @@ def _ancestors(path: str) -> list[str]:
 _BLOCKERS = NON_DIR - {"symlink"}  # a symlink parent is followed (chroot), not a conflict
 
 
-def _check_layer(ctx: _Ctx, entries: list[Entry]) -> list[Entry]:
+def _check_layer(ctx: Ctx, entries: list[Entry]) -> list[Entry]:
     """Same-layer conflicts, duplicates and hard links, with the layer seen as a whole."""
     state: dict[str, Entry] = {}
     whiteouts: dict[str, Entry] = {}
@@ -537,7 +230,7 @@ def _check_layer(ctx: _Ctx, entries: list[Entry]) -> list[Entry]:
 
 
 def _hardlink_ok(
-    ctx: _Ctx,
+    ctx: Ctx,
     e: Entry,
     state: dict[str, Entry],
     inode: dict[str, str],
@@ -582,6 +275,8 @@ def _inline_superseded(ts: TarSplit, entries: list[Entry]) -> None:
     last: dict[str, int] = {}
     for i, e in enumerate(entries):
         last[e.path] = i
+    if len(last) == len(entries):
+        return  # no path given twice: nothing superseded (the common case)
     stale = {
         id(e.ref): e.data for i, e in enumerate(entries) if e.ref is not None and last[e.path] != i
     }

@@ -21,8 +21,16 @@ _DOTS = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 def go_clean(p: str) -> str:
     """Go's ``path.Clean``: lexical, keeps leading ``..`` of relative paths, drops them at '/'."""
+    if p and p[0] != "/" and p[0] != "." and "//" not in p and "/." not in p:
+        # relative, no empty component, none starting with '.' (so no '.' or '..'): clean
+        return p[:-1] if p[-1] == "/" else p
+    return _go_clean(p)
+
+
+def _go_clean(p: str) -> str:
+    """go_clean for the names its quick test cannot vouch for."""
     if _SIMPLE.fullmatch(p) and not _DOTS.search(p):
-        return p[:-1] if p.endswith("/") else p  # already clean (the common case)
+        return p[:-1] if p.endswith("/") else p  # already clean
     if p == "":
         return "."
     rooted = p.startswith("/")

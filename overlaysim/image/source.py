@@ -51,9 +51,20 @@ class _Slice(io.RawIOBase):
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
+        if self._fd is None:
+            data = self.read(len(b))
+            b[: len(data)] = data
+            return len(data)
+        # straight into the caller's buffer: no intermediate bytes object to copy from
+        n = min(len(b), self._size - self._pos)
+        if n <= 0:
+            return 0
+        view = memoryview(b)[:n] if n < len(b) else b
+        got = os.preadv(self._fd, [view], self._off + self._pos)
+        if not got:
+            raise Truncated("archive member is shorter than its header says")
+        self._pos += got
+        return got
 
 
 @dataclass

@@ -11,6 +11,7 @@ bytes can be captured so an exact copy of the stream can be re-assembled (tar-sp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from overlaysim.image.tar_fields import (
     block_format,
     cstr,
     decode,
+    header_sums,
     merge_pax,
     parse_numeric,
     parse_pax_records,
@@ -34,6 +36,9 @@ from overlaysim.image.tar_sparse import SparseMap, parse_old_gnu, parse_pax_spar
 BLOCK = 512
 _READAHEAD = 1 << 20
 ZERO_BLOCK = bytes(BLOCK)
+_NO_DEV = b"0000000\x000000000\x00"
+# mode, uid, gid, size, mtime and checksum as nearly every writer formats them
+_PLAIN = re.compile(CANON.pattern + rb"([0-7]{6})\x00 ", re.DOTALL)
 
 REG, REGA, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, CONT = (
     "0",
@@ -94,6 +99,44 @@ class TarHeader:
         return self.typeflag == DIR
 
 
+def _plain_ustar(blk: bytes) -> TarHeader | None:
+    """The header as the general path below would parse it, for the most common shape only:
+    USTAR magic, canonical octal numbers and checksum, zero device numbers, no name prefix.
+    None for anything else (and for a bad checksum, which the general path reports)."""
+    m = _PLAIN.fullmatch(blk, 100, 156)
+    if (
+        m is None
+        or not blk.startswith(b"ustar\x00", 257)
+        or not blk.startswith(_NO_DEV, 329)
+        or blk[345]
+        or blk.startswith(b"tar\x00", 508)  # star
+    ):
+        return None
+    g = m.groups()
+    value = int(g[5], 8)
+    u, s = header_sums(blk)
+    if value != u and value != s:
+        return None
+    i = blk.find(0, 0, 100)
+    name = (blk[:i] if i >= 0 else blk[:100]).decode("utf-8", "surrogateescape")
+    hdr = TarHeader(
+        name,
+        chr(blk[156]),
+        decode(cstr(blk[157:257])) if blk[157] else "",
+        int(g[3], 8),
+        int(g[0], 8),
+        int(g[1], 8),
+        int(g[2], 8),
+        int(g[4], 8) * 1_000_000_000,
+        header_name=name,
+    )
+    if blk[265]:
+        hdr.uname = decode(cstr(blk[265:297]))
+    if blk[297]:
+        hdr.gname = decode(cstr(blk[297:329]))
+    return hdr
+
+
 class TarReader:
     """Iterate headers of a tar stream; read or skip each entry's data before the next."""
 
@@ -122,6 +165,14 @@ class TarReader:
         self.trailing = 0
         self.trailing_nonzero = False
         self._done = False
+        # a seekable stream (an outer archive being indexed) lets skipped data be seeked over
+        self._base, self._end = -1, -1
+        seekable = getattr(stream, "seekable", None)
+        if seekable is not None and seekable():
+            seek = stream.seek  # type: ignore[attr-defined]
+            self._base = seek(0, 1)
+            self._end = seek(0, 2)
+            seek(self._base)
 
     # --- low-level I/O ---------------------------------------------------------------------
     def _read(self, n: int) -> bytes:
@@ -158,6 +209,14 @@ class TarReader:
 
     def _block(self) -> bytes | None:
         """One header block; None at a clean EOF; Truncated for a partial block."""
+        buf, off = self._buf, self._off
+        if len(buf) - off >= BLOCK:  # the hot path of _read_raw, inlined
+            self._off = off + BLOCK
+            self._pos += BLOCK
+            b = buf[off : off + BLOCK]
+            if self.capture_raw:
+                self.raw.append(b)
+            return b
         b = self._read_raw(BLOCK)
         if not b:
             return None
@@ -166,6 +225,16 @@ class TarReader:
         return b
 
     def _skip_current(self) -> None:
+        if not self._remaining and not self._pad:
+            return
+        ahead = len(self._buf) - self._off
+        if self._remaining > ahead + _READAHEAD and self._base >= 0 and not self.capture_raw:
+            # jump over the data instead of reading it; running past the end is still caught
+            target = self._pos + self._remaining
+            if self._base + target > self._end:
+                raise Truncated(f"{self._what}: archive ends inside the data of an entry")
+            self._r.seek(self._base + target)  # type: ignore[attr-defined]
+            self._buf, self._off, self._pos, self._remaining = b"", 0, target, 0
         while self._remaining:
             n = min(self._remaining, 1 << 20)
             b = self._read(n)
@@ -228,7 +297,8 @@ class TarReader:
                 self._done = True
                 return None
             self.entries += 1
-            check(self.entries, self._lim.max_entries, f"{self._what}: entries")
+            if self.entries > self._lim.max_entries:
+                check(self.entries, self._lim.max_entries, f"{self._what}: entries")
             hdr = self._parse_header(blk)
             hdr.offset = start
             tf = hdr.typeflag
@@ -258,6 +328,9 @@ class TarReader:
             return out
 
     def _parse_header(self, blk: bytes) -> TarHeader:
+        return _plain_ustar(blk) or self._parse_header_general(blk)
+
+    def _parse_header_general(self, blk: bytes) -> TarHeader:
         fmt = block_format(blk)
         if fmt == "unknown":
             raise BadHeader(
@@ -267,7 +340,9 @@ class TarReader:
         try:
             m = CANON.fullmatch(blk, 100, 148)  # the usual zero-padded octal fields
             if m is not None:
-                mode, uid, gid, size, mtime = (int(g, 8) for g in m.groups())
+                g = m.groups()
+                mode, uid, gid = int(g[0], 8), int(g[1], 8), int(g[2], 8)
+                size, mtime = int(g[3], 8), int(g[4], 8)
             else:
                 mode, uid, gid = (
                     parse_numeric(blk[100:108]),
@@ -278,7 +353,8 @@ class TarReader:
             hdr = TarHeader(
                 name="",
                 typeflag=chr(blk[156]),
-                linkname=decode(cstr(blk[157:257])),
+                # (an empty field, the common case, needs no slicing and decoding)
+                linkname=decode(cstr(blk[157:257])) if blk[157] else "",
                 size=size,
                 mode=mode,
                 uid=uid,
@@ -287,10 +363,13 @@ class TarReader:
                 format=fmt,
             )
             if fmt != "v7":
-                hdr.uname = decode(cstr(blk[265:297]))
-                hdr.gname = decode(cstr(blk[297:329]))
-                d = CANON_DEV.fullmatch(blk, 329, 345)
-                if d is not None:
+                if blk[265]:
+                    hdr.uname = decode(cstr(blk[265:297]))
+                if blk[297]:
+                    hdr.gname = decode(cstr(blk[297:329]))
+                if blk.startswith(_NO_DEV, 329):
+                    pass  # devmajor and devminor written as zeros (the common case)
+                elif (d := CANON_DEV.fullmatch(blk, 329, 345)) is not None:
                     hdr.devmajor, hdr.devminor = int(d.group(1), 8), int(d.group(2), 8)
                 else:
                     hdr.devmajor, hdr.devminor = (
@@ -299,7 +378,8 @@ class TarReader:
                     )
                 prefix = b""
                 if fmt == "ustar":
-                    prefix = cstr(blk[345:500])
+                    if blk[345]:
+                        prefix = cstr(blk[345:500])
                 elif fmt == "star":
                     prefix = cstr(blk[345:476])
                     hdr.atime_ns = parse_numeric(blk[476:488]) * 1_000_000_000
@@ -334,7 +414,8 @@ class TarReader:
         long_name: str | None,
         long_link: str | None,
     ) -> TarHeader:
-        merge_pax(hdr, pax, self._what)
+        if pax:
+            merge_pax(hdr, pax, self._what)
         if long_name:
             hdr.name = long_name
             hdr.gnu_long_name = True
@@ -354,7 +435,7 @@ class TarReader:
                     raise Truncated(f"{self._what}: archive ends inside a sparse header")
                 extended = sparse.add_extension(ext, self._lim)
             hdr.size = realsize
-        else:
+        elif pax:  # sparse formats 0.x and 1.0 are announced by PAX records
             kind = parse_pax_sparse(hdr, pax)
             if kind == "1.0":
                 check(physical, self._lim.max_layer_bytes, f"{self._what}: sparse data")
@@ -388,6 +469,12 @@ class TarReader:
             check(hdr.size, max_bytes, f"{self._what}: size of {hdr.name!r}")
         n = self._remaining
         check(n, self._lim.max_layer_bytes, f"{self._what}: size of {hdr.name!r}")
+        buf, off = self._buf, self._off
+        if len(buf) - off >= n and hdr.sparse is None:  # the hot path of _read, inlined
+            self._off = off + n
+            self._pos += n
+            self._remaining = 0
+            return buf[off : off + n]
         data = self._read(n)
         if len(data) < n:
             raise Truncated(f"{self._what}: archive ends inside the data of {hdr.name!r}")
@@ -401,8 +488,11 @@ class TarReader:
 
     def take_raw(self) -> bytes:
         """The captured non-data bytes since the last call (headers, padding, markers)."""
-        data = b"".join(self.raw)
-        self.raw = []
+        raw = self.raw
+        if not raw:
+            return b""
+        data = raw[0] if len(raw) == 1 else b"".join(raw)
+        raw.clear()  # the same list object throughout: a caller may hold on to it
         return data
 
     def finish(self) -> None:

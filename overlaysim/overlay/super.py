@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from overlaysim.events import Event
 from overlaysim.overlay.inode import OvlInode
-from overlaysim.overlay.params import LayerPlan, LayerRef, validate_mount
+from overlaysim.overlay.layers import LayerPlan, LayerRef, validate_mount
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node

@@ -1,0 +1,227 @@
+"""Snapshots of merged, upper and work trees, normalised as the kernel spec (section 10) says.
+
+A snapshot keeps what must match between the kernel and a simulator and drops what may not:
+inode and device numbers become relations (which paths share an inode; how many distinct
+``st_dev`` the merged view shows), ctime/atime and directory mtimes are dropped, whiteouts
+are "whiteout" whatever their link count, overlay xattrs are compared by value except the
+file handles and uuids (presence only), and ``#<hex>`` temp names in the work dir are
+renamed. Everything goes through an os-like module, so the same code reads a real mount and
+a HostFS.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import posixpath
+import re
+import stat
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from overlaysim.testing.ops import file_type
+
+BY_VALUE = ("opaque", "redirect", "metacopy", "impure", "nlink", "protattr", "whiteout")
+PRESENCE_ONLY = ("origin", "uuid", "upper")
+_TEMP_NAME = re.compile(r"#[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One object of a tree. ``None`` fields do not apply to its type."""
+
+    type: str  # file dir symlink chr blk fifo sock whiteout; "unreachable" (errno in target)
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    nlink: int | None = None
+    digest: str | None = None
+    target: str | None = None
+    rdev: tuple[int, int] | None = None
+    xattrs: tuple[tuple[str, bytes | None], ...] = ()
+    links: tuple[str, ...] = ()  # other paths of this snapshot with the same inode
+    listing: tuple[str, ...] | None = None  # directory entries, in readdir order if requested
+    mtime_ns: int | None = None
+
+
+@dataclass
+class Snapshot:
+    entries: dict[str, Entry] = field(default_factory=dict)
+    distinct_devs: int = 0
+    inodes: dict[str, tuple[int, int]] = field(default_factory=dict)  # not compared
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return (self.entries, self.distinct_devs) == (other.entries, other.distinct_devs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _digest(o: Any, path: str) -> str:
+    h = hashlib.sha256()
+    fd = o.open(path, o.O_RDONLY)
+    try:
+        while chunk := o.read(fd, 1 << 16):
+            h.update(chunk)
+    finally:
+        o.close(fd)
+    return h.hexdigest()[:16]
+
+
+def _xattrs(o: Any, path: str, prefix: str | None) -> tuple[tuple[str, bytes | None], ...]:
+    """All xattrs by value; with ``prefix`` (upper/work view), file handles by presence."""
+    out: list[tuple[str, bytes | None]] = []
+    try:
+        names = o.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    for name in sorted(names):
+        short = name[len(prefix) :] if prefix and name.startswith(prefix) else None
+        if short in PRESENCE_ONLY:
+            out.append((name, None))
+            continue
+        try:
+            out.append((name, bytes(o.getxattr(path, name, follow_symlinks=False))))
+        except OSError:
+            out.append((name, None))
+    return tuple(out)
+
+
+def _entry(o: Any, path: str, st: Any, *, prefix: str | None, whiteouts: bool, times: bool) -> Entry:
+    kind = file_type(st.st_mode)
+    rdev = (o.major(st.st_rdev), o.minor(st.st_rdev)) if kind in ("chr", "blk") else None
+    if whiteouts and kind == "chr" and rdev == (0, 0):
+        return Entry("whiteout")
+    e = Entry(
+        kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+        size=None if kind == "dir" else st.st_size,
+        nlink=None if kind == "dir" else st.st_nlink,
+        digest=_digest(o, path) if kind == "file" else None,
+        target=o.fsdecode(o.readlink(path)) if kind == "symlink" else None,
+        rdev=rdev, xattrs=_xattrs(o, path, prefix),
+        mtime_ns=st.st_mtime_ns if times and kind != "dir" else None,
+    )  # fmt: skip
+    return e
+
+
+def snapshot(
+    o: Any,
+    root: str,
+    *,
+    upper_prefix: str | None = None,
+    order: bool = False,
+    times: bool = False,
+) -> Snapshot:
+    """Walk ``root`` through ``o``.
+
+    ``upper_prefix`` (e.g. "trusted.overlay.") reads the tree as a layer: char 0/0 devices are
+    whiteouts and the private xattrs under that prefix are normalised. Without it, the tree is
+    read as a merged view. ``order`` keeps readdir order; ``times`` keeps non-dir mtimes.
+    """
+    snap = Snapshot()
+    layer = upper_prefix is not None
+    devs: set[int] = set()
+    by_inode: dict[tuple[int, int], list[str]] = defaultdict(list)
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        path = posixpath.join(root, rel) if rel else root
+        st = o.lstat(path)
+        devs.add(st.st_dev)
+        e = _entry(o, path, st, prefix=upper_prefix, whiteouts=layer, times=times)
+        if e.type not in ("dir", "whiteout"):
+            by_inode[(st.st_dev, st.st_ino)].append(rel)
+        snap.inodes[rel] = (st.st_dev, st.st_ino)
+        if e.type == "dir":
+            names = [o.fsdecode(n) for n in o.listdir(path)]
+            e = replace(e, listing=tuple(names if order else sorted(names)))
+            for name in names:
+                child = posixpath.join(rel, name) if rel else name
+                try:
+                    o.lstat(posixpath.join(root, child))
+                except OSError as err:  # listed but not stat-able (stray whiteouts, nofollow)
+                    snap.entries[child] = Entry("unreachable", target=errno.errorcode[err.errno or 0])
+                    continue
+                pending.append(child)
+        snap.entries[rel] = e
+    for paths in by_inode.values():
+        for p in paths:
+            others = tuple(sorted(q for q in paths if q != p))
+            if others:
+                snap.entries[p] = replace(snap.entries[p], links=others)
+    snap.distinct_devs = 0 if layer else len(devs)
+    snap.entries = dict(sorted(snap.entries.items()))
+    return snap
+
+
+def snapshot_work(o: Any, root: str, prefix: str = "trusted.overlay.") -> Snapshot:
+    """The work dir with every ``#<hex>`` temp name replaced by ``#`` (``#~1``... if several)."""
+    snap = snapshot(o, root, upper_prefix=prefix)
+    out: dict[str, Entry] = {}
+    for rel, e in snap.entries.items():
+        key = "/".join("#" if _TEMP_NAME.fullmatch(part) else part for part in rel.split("/"))
+        n, unique = 0, key
+        while unique in out:
+            n += 1
+            unique = f"{key}~{n}"
+        if e.listing is not None:
+            e = replace(e, listing=tuple(sorted("#" if _TEMP_NAME.fullmatch(x) else x for x in e.listing)))  # fmt: skip
+        out[unique] = replace(e, links=())
+    snap.entries = dict(sorted(out.items()))
+    return snap
+
+
+def check_work(snap: Snapshot, *, index: bool = False, volatile: bool = False) -> list[str]:
+    """Problems with a work dir after umount (kernel spec section 10, item 3)."""
+    problems = []
+    allowed_top = {"work"} | ({"index"} if index else set())
+    for rel, e in snap.entries.items():
+        parts = rel.split("/") if rel else []
+        if not parts:
+            continue
+        if len(parts) == 1 and parts[0] not in allowed_top:
+            problems.append(f"unexpected {rel!r} in the work dir")
+        elif parts == ["work"] and (e.type != "dir" or e.mode != 0):
+            problems.append("work/ is not a mode-0000 directory")
+        elif parts[0] == "work" and len(parts) >= 2:
+            if parts[1].startswith("#"):
+                if e.type != "whiteout" or len(parts) > 2:
+                    problems.append(f"temp {rel!r} is not a whiteout master")
+            elif not (volatile and parts[1] == "incompat"):
+                problems.append(f"unexpected {rel!r} in work/")
+    masters = [r for r in snap.entries if r.startswith("work/#")]
+    if len(masters) > 1:
+        problems.append(f"{len(masters)} whiteout masters left in work/")
+    return problems
+
+
+def without(snap: Snapshot, fields: Sequence[str]) -> Snapshot:
+    """A copy of ``snap`` with the named :class:`Entry` fields blanked (not compared)."""
+    names = [f for f in fields if f in Entry.__dataclass_fields__]
+    if not names:
+        return snap
+    blank: dict[str, Any] = {f: Entry.__dataclass_fields__[f].default for f in names}
+    return Snapshot({p: replace(e, **blank) for p, e in snap.entries.items()},
+                    snap.distinct_devs, snap.inodes)  # fmt: skip
+
+
+def diff(a: Snapshot, b: Snapshot, labels: tuple[str, str] = ("kernel", "simulator")) -> list[str]:
+    """Readable differences between two snapshots (empty when equal)."""
+    out = []
+    if a.distinct_devs != b.distinct_devs:
+        out.append(f"distinct st_dev: {labels[0]}={a.distinct_devs} {labels[1]}={b.distinct_devs}")
+    for rel in sorted(set(a.entries) | set(b.entries)):
+        x, y = a.entries.get(rel), b.entries.get(rel)
+        if x != y:
+            name = rel or "/"
+            if x is None or y is None:
+                out.append(f"{name}: only in {labels[0] if y is None else labels[1]}")
+                continue
+            fields = [f for f in vars(x) if getattr(x, f) != getattr(y, f)]
+            out += [f"{name}: {f}: {labels[0]}={getattr(x, f)!r} {labels[1]}={getattr(y, f)!r}"
+                    for f in fields]  # fmt: skip
+    return out
