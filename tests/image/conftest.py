@@ -16,11 +16,16 @@ import pytest
 from overlaysim.image.formats import open_archive
 from tests.image import tarbuild as tb
 
-FIXTURES = Path(
-    os.environ.get(
-        "OVERLAYSIM_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-    )
-)
+def _find_fixtures() -> Path:
+    """$OVERLAYSIM_FIXTURES, else ``../shared/fixtures`` beside the checkout, else /work/shared."""
+    if "OVERLAYSIM_FIXTURES" in os.environ:
+        return Path(os.environ["OVERLAYSIM_FIXTURES"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    workplace = Path("/work/shared/fixtures")
+    return beside if beside.is_dir() or not workplace.is_dir() else workplace
+
+
+FIXTURES = _find_fixtures()
 
 
 def fixture_path(rel: str) -> str:
