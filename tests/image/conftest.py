@@ -16,6 +16,7 @@ import pytest
 from overlaysim.image.formats import open_archive
 from tests.image import tarbuild as tb
 
+
 def _find_fixtures() -> Path:
     """$OVERLAYSIM_FIXTURES, else ``../shared/fixtures`` beside the checkout, else /work/shared."""
     if "OVERLAYSIM_FIXTURES" in os.environ:
