@@ -72,3 +72,12 @@ class WorldError(OverlaySimError):
 
 class UsageError(OverlaySimError):
     """A request that makes no sense (unknown container, bad argument combination)."""
+
+
+# --- docker / runc / skopeo commands ------------------------------------------------------------
+class DaemonError(UsageError):
+    """The simulated Docker daemon refused a request; the text is the daemon's own message."""
+
+
+class RuntimeStateError(UsageError):
+    """The simulated runc refused a request (unknown container, wrong state, bad bundle)."""

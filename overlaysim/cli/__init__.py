@@ -39,6 +39,21 @@ def _register() -> None:
     from overlaysim.cli import image
 
     main.add_command(image.image)
+    from overlaysim.cli import world_opt
+
+    main.add_command(world_opt.world)
+    from overlaysim.cli import sh
+
+    main.add_command(sh.sh)
+    from overlaysim.cli import docker
+
+    main.add_command(docker.docker)
+    from overlaysim.cli import runc
+
+    main.add_command(runc.runc)
+    from overlaysim.cli import skopeo
+
+    main.add_command(skopeo.skopeo)
 
 
 _register()

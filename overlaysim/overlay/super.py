@@ -184,9 +184,9 @@ def _prepare_work(ofs: OvlFS, workdir: Node) -> None:
     work = workdir.mkdir("work", 0, 0, 0)
     ofs.work = work
     if ofs.params.volatile:
-        inc = work.mkdir("incompat", 0o755, 0, 0)
-        vol = inc.mkdir("volatile", 0o755, 0, 0)
-        vol.create("dirty", st.S_IFREG | 0o644, 0, 0, 0)
+        inc = work.mkdir("incompat", 0, 0, 0)  # ovl_lookup_or_create: no permission bits
+        vol = inc.mkdir("volatile", 0, 0, 0)
+        vol.create("dirty", st.S_IFREG, 0, 0, 0)
 
 
 def _remove_tree(parent: Node, name: str, node: Node) -> None:

@@ -7,13 +7,22 @@ walk follows the stack to its top, as Linux does.
 from __future__ import annotations
 
 import errno
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
 from overlaysim.vfs.node import Node, fserr
 
-_ids = itertools.count(20)
+_ids = [20]  # the next mount id; a list so that a loaded world can move it forward
+
+
+def peek_mount_id() -> int:
+    """Serialisation hook: the id the next mount will get (a saved world keeps it)."""
+    return _ids[0]
+
+
+def skip_mount_ids(next_id: int) -> None:
+    """Serialisation hook: never hand out a mount id below ``next_id`` again (forward only)."""
+    _ids[0] = max(_ids[0], next_id)
 
 
 class Mount:
@@ -30,7 +39,8 @@ class Mount:
         mountpoint: Node | None,
         private: Any = None,
     ) -> None:
-        self.id = next(_ids)
+        self.id = _ids[0]
+        _ids[0] += 1
         self.root = root
         self.source = source
         self.fstype = fstype

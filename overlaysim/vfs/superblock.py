@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections.abc import Callable
 
-_anon_minor = itertools.count(30)
+_anon_minor = [30]  # the next minor to hand out; a list so that it can be read and moved
 
 
 def next_anon_dev() -> int:
     """Anonymous block device numbers (major 0), as tmpfs and overlay get from the kernel."""
-    return os.makedev(0, next(_anon_minor))
+    minor = _anon_minor[0]
+    _anon_minor[0] = minor + 1
+    return os.makedev(0, minor)
+
+
+def peek_anon_minor() -> int:
+    """Serialisation hook: the minor the next anonymous device will get (a saved world keeps it)."""
+    return _anon_minor[0]
+
+
+def skip_anon_minors(next_minor: int) -> None:
+    """Serialisation hook: never hand out a minor below ``next_minor`` again.
+
+    A loaded world calls it so that its new mounts continue its own numbering and never reuse
+    a device number it already holds (the counter only moves forward).
+    """
+    _anon_minor[0] = max(_anon_minor[0], next_minor)
 
 
 class SuperBlock:

@@ -1,0 +1,60 @@
+"""``--user name[:group]`` resolved the way runc does: from the container's own
+``/etc/passwd`` and ``/etc/group``, read inside its root (a chrooted process, so a symlinked
+``/etc/passwd`` cannot point outside the container)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overlaysim.errors import DaemonError
+
+
+class UserNotFound(DaemonError):
+    """The user or group names no entry of the container's passwd/group file."""
+
+
+def _entries(fs: Any, root: str, path: str) -> list[list[str]]:
+    proc = fs.as_user(0, 0)
+    try:
+        proc.os.chroot(root)
+        with proc.open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    finally:
+        if proc.task in fs.processes:
+            fs.processes.remove(proc.task)
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def lookup(fs: Any, root: str, user: str) -> tuple[int, int]:
+    """(uid, gid) of ``user`` (``name``, ``uid``, ``name:group``, ``uid:gid``) in ``root``."""
+    if not user:
+        return 0, 0
+    u, sep, g = user.partition(":")
+    passwd = _entries(fs, root, "/etc/passwd")
+    uid = gid = 0
+    if u.isdigit():
+        uid = int(u)
+        for e in passwd:
+            if len(e) > 3 and e[2] == u and e[3].isdigit():
+                gid = int(e[3])
+                break
+    else:
+        for e in passwd:
+            if len(e) > 3 and e[0] == u and e[2].isdigit() and e[3].isdigit():
+                uid, gid = int(e[2]), int(e[3])
+                break
+        else:
+            raise UserNotFound(f"unable to find user {u}: no matching entries in passwd file")
+    if sep and g:
+        if g.isdigit():
+            gid = int(g)
+        else:
+            for e in _entries(fs, root, "/etc/group"):
+                if len(e) > 2 and e[0] == g and e[2].isdigit():
+                    gid = int(e[2])
+                    break
+            else:
+                raise UserNotFound(f"unable to find group {g}: no matching entries in group file")
+    return uid, gid
