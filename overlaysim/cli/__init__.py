@@ -39,6 +39,9 @@ def _register() -> None:
     from overlaysim.cli import image
 
     main.add_command(image.image)
+    from overlaysim.cli import tour
+
+    main.add_command(tour.tour)
     from overlaysim.cli import world_opt
 
     main.add_command(world_opt.world)
