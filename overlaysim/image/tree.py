@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 OPAQUE = "trusted.overlay.opaque"
-_KIND = {
+KIND_NAMES = {
     stat.S_IFREG: "file",
     stat.S_IFDIR: "dir",
     stat.S_IFLNK: "symlink",
@@ -108,7 +108,7 @@ def _xattrs(o: Any, path: str) -> tuple[tuple[str, bytes], ...]:
 
 def node_of(o: Any, path: str, st: os.stat_result | None = None) -> Node:
     st = st or o.lstat(path)
-    kind = _KIND.get(stat.S_IFMT(st.st_mode), "other")
+    kind = KIND_NAMES.get(stat.S_IFMT(st.st_mode), "other")
     digest = ""
     link = ""
     if kind == "file":

@@ -23,20 +23,11 @@ from overlaysim.image.findings import Findings
 from overlaysim.image.layer import LayerPlan, parse_layer
 from overlaysim.image.limits import DEFAULT_LIMITS, Limits
 from overlaysim.image.tar_writer import Header, TarWriter
-from overlaysim.image.tree import Node
+from overlaysim.image.tree import KIND_NAMES, Node
 
 if TYPE_CHECKING:
     from overlaysim.overlay2.driver import Overlay2Driver
 
-_KIND = {
-    stat.S_IFREG: "file",
-    stat.S_IFDIR: "dir",
-    stat.S_IFLNK: "symlink",
-    stat.S_IFCHR: "char",
-    stat.S_IFBLK: "block",
-    stat.S_IFIFO: "fifo",
-    stat.S_IFSOCK: "socket",
-}
 CAPABILITY = "security.capability"
 
 
@@ -95,7 +86,7 @@ def apply_diff(
 
 # --- Changes --------------------------------------------------------------------------------
 def _node(o: Any, path: str, st: os.stat_result) -> Node:
-    kind = _KIND.get(stat.S_IFMT(st.st_mode), "other")
+    kind = KIND_NAMES.get(stat.S_IFMT(st.st_mode), "other")
     rdev = (os.major(st.st_rdev), os.minor(st.st_rdev)) if kind in ("char", "block") else (0, 0)
     xattrs: tuple[tuple[str, bytes], ...] = ()
     try:
