@@ -62,7 +62,12 @@ def copy_up(ino: OvlInode, reason: str) -> Node:
     if with_origin:
         from overlaysim.overlay.xattrs import encode_fh
 
-        new.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
+        # userxattr: user.* cannot be set on symlinks and special files; the kernel ignores
+        # that EPERM, so such a copy-up has no origin on disk (the cached inode keeps st_ino).
+        if not ofs.prefix.startswith("user.") or new.mode & _S_IFMT in (st.S_IFREG, st.S_IFDIR):
+            new.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
+        else:
+            with_origin = False
         ino.origin_ino = lower.ino
     s = lower.stat()
     new.setattr(mode=st.S_IMODE(s.st_mode), atime=s.st_atime_ns, mtime=s.st_mtime_ns)
@@ -103,6 +108,25 @@ def _copy_object(upper_parent: Node, name: str, lower: Node) -> Node:
                 dst.write(pos, chunk)
                 pos += len(chunk)
     return new
+
+
+def fix_origin(ofs: OvlFS, upper_parent: Node, upper: Node, lower: Node, parent_path: str,
+               name: str) -> None:  # fmt: skip
+    """ovl_fix_origin(): a merge dir whose upper has no origin (made by hand, or by an old
+    kernel) gets one at its first lookup, pointing at the topmost lower dir, and its upper
+    parent becomes impure. Measured on 6.18: a plain ``stat`` writes both."""
+    try:
+        upper.getxattr(ofs.prefix + "origin")
+        return
+    except OSError:
+        pass
+    from overlaysim.overlay.xattrs import encode_fh
+
+    upper.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
+    set_impure(ofs.prefix, upper_parent)
+    path = parent_path.rstrip("/") + "/" + name
+    ofs.emit(Event("origin", path, ofs.mount_path, "lookup of a merge dir without origin",
+                   {"upper_parent": "impure"}))  # fmt: skip
 
 
 def set_impure(prefix: str, upper_dir: Node) -> None:

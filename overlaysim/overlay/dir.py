@@ -3,7 +3,8 @@
 Whiteouts are left only where a lower entry exists; all whiteouts of one mount are hard links
 to one master inode in ``work/work`` (so their nlink counts up), except those a rename leaves
 behind, which the upper filesystem makes itself (RENAME_WHITEOUT: nlink 1).
-``mkdir`` over a whiteout makes an opaque directory; a plain ``mkdir`` never does. Renaming a
+``mkdir`` over a whiteout makes an opaque directory; a plain ``mkdir`` does so only inside a
+merge dir when redirect_dir/index/metacopy/xino=on forbid offline lower changes. Renaming a
 lower or merged directory is EXDEV unless ``redirect_dir=on``.
 """
 
@@ -69,10 +70,14 @@ def create(
     over_whiteout = _drop_whiteout(ud, name, ofs)
     if ftype == st.S_IFDIR:
         new = ud.mkdir(name, mode & 0o7777, uid, gid)
-        if over_whiteout:
+        # A new dir in a merge dir is made opaque when a whiteout was there, and always when
+        # lower layers may not change offline (ovl_create_upper's "optimisation").
+        merge_parent = bool(d.lowers) and not ofs.params.allow_offline_changes
+        if over_whiteout or merge_parent:
             new.setxattr(ofs.prefix + "opaque", b"y", 0)
-            ofs.emit(Event("opaque", _child_path(d, name), ofs.mount_path,
-                           "mkdir over a whiteout", {}))  # fmt: skip
+            why = "mkdir over a whiteout" if over_whiteout else \
+                "mkdir in a merge dir with redirect_dir/index/metacopy/xino=on"
+            ofs.emit(Event("opaque", _child_path(d, name), ofs.mount_path, why, {}))
     elif ftype == st.S_IFLNK:
         new = ud.symlink(name, target, uid, gid)
     else:

@@ -125,6 +125,8 @@ class OvlInode(Node):
             if not self.is_dir():
                 raise fserr(errno.ENOTDIR)
             upper, lowers, _opaque = namei.lookup_layers(self.ofs, self, name)
+            if upper is not None and lowers and self.upper is not None and upper.mode & _S_IFMT == _S_IFDIR:
+                copy_up.fix_origin(self.ofs, self.upper, upper, lowers[0][1], self.merged_path(), name)
             c = None if upper is None and not lowers else OvlInode(self.ofs, self, name, upper, lowers)
             self.children[name] = c
         return c  # type: ignore[return-value]

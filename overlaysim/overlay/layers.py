@@ -93,7 +93,7 @@ def _check_lower_uuid(
     """``ovl_lower_uuid_ok``: file handles of a null or duplicate fs uuid cannot be trusted."""
     if not p.nfs_export and not upper:
         return p
-    offline = not (p.index or p.metacopy or p.redirect_dir == "on" or p.xino == "on")
+    offline = p.allow_offline_changes
     null = ref.fs_uuid == bytes(16)
     if not ((offline and null) or (ref.fs_uuid is not None and ref.fs_uuid in seen)):
         return p

@@ -135,6 +135,12 @@ class OverlayParams:
         return self.upper is not None
 
     @property
+    def allow_offline_changes(self) -> bool:
+        """ovl_allow_offline_changes(): none of the features that remember lower objects
+        (index, metacopy, redirect_dir=on, xino=on), so lower layers may be edited offline."""
+        return not (self.index or self.metacopy or self.redirect_dir == "on" or self.xino == "on")
+
+    @property
     def volatile(self) -> bool:
         return self.fsync == "volatile"
 

@@ -67,6 +67,9 @@ def merged_entries(d: OvlInode) -> list[Entry]:
 
 def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
     merged = d.is_merge_dir()
+    # An impure merge dir recomputes d_ino of its upper entries by lookup; a negative lookup
+    # (an xattr whiteout outside an opaque="x" dir) marks the entry stale, and it is dropped.
+    drop_stale = merged and d.upper is not None and xattr(d.upper, d.ofs.prefix + "impure") is not None
     out = []
     for e in merged_entries(d):
         if e.is_whiteout:
@@ -81,6 +84,8 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
                     continue
             if child is not None:
                 ino = child.ino
+            elif drop_stale and e.is_upper:
+                continue
             # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
         out.append((e.name, e.dtype, ino))
     return out

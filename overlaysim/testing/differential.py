@@ -148,6 +148,7 @@ def run_case(
     remount: bool = True,
     stop_at_first: bool = True,
     ignore: Sequence[str] = (),
+    round_trip: bool = False,
 ) -> CaseReport:
     """Apply ``ops`` to an oracle mount (the kernel by default) and to a simulator mount.
 
@@ -157,6 +158,8 @@ def run_case(
     normalised work dirs after umount; and the trees again after a remount. With ``stop_at_first`` the run ends at the first diverging op.
     ``ignore`` names :class:`~overlaysim.testing.observe.Entry` fields not to compare (and
     "inodes" to skip the changed-inode relation): an explicit "accept either" for quirks.
+    With ``round_trip`` (kernel oracle and :class:`SimOverlay` only) each side's layers are
+    then mounted by the other side, whose merged view must equal the writer's.
     """
     if oracle_factory is None:
         from overlaysim.testing.kernel import kernel_factory
@@ -207,7 +210,9 @@ def run_case(
             if ra_ != rb_:
                 report.divergences.append(Divergence("remount", oracle=ra_, simulator=rb_))
             elif ra_ == "mounted":
-                _compare_trees(report, "after remount", a, b, compare, prefix, ignore)
+                ka = _compare_trees(report, "after remount", a, b, compare, prefix, ignore)
+                if round_trip:
+                    _round_trip(report, a, b, ka, ignore)
         return report
     finally:
         for side in (a, b):
@@ -235,6 +240,39 @@ def _inodes(m: OverlayMount, op: Op) -> tuple[int | None, int | None]:
 def _kept(before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> tuple[bool | None, ...]:
     """Per (stat, lstat): whether the inode number stayed; None when it did not exist."""
     return tuple(None if x is None or y is None else x == y for x, y in zip(before, after, strict=True))
+
+
+def _round_trip(report: CaseReport, a: OverlayMount, b: OverlayMount, ka: observe.Snapshot,
+                ignore: Sequence[str]) -> None:  # fmt: skip
+    """Kernel layers -> simulator and simulator layers -> kernel; merged views must hold."""
+    from overlaysim.testing.kernel import KernelOverlay
+    from overlaysim.testing.roundtrip import ExportedOverlay, ImportedOverlay
+    from overlaysim.testing.simulator import SimOverlay
+
+    if not isinstance(a, KernelOverlay) or not isinstance(b, SimOverlay):
+        raise TypeError("round_trip needs the kernel oracle and a SimOverlay simulator")
+    kb = observe.snapshot(b.os, b.mount_path)
+    a.umount()
+    b.umount()
+    for where, make, src, expected in (
+        ("kernel layers -> simulator", ImportedOverlay, a, ka),
+        ("simulator layers -> kernel", ExportedOverlay, b, kb),
+    ):
+        try:
+            crossed = make(src)  # type: ignore[arg-type]
+        except OSError as e:
+            code = errno.errorcode.get(e.errno or 0, str(e))  # the mounting side refused
+            sides = ("mounted", code) if make is ImportedOverlay else (code, "mounted")
+            report.divergences.append(Divergence(where, oracle=sides[0], simulator=sides[1]))
+            continue
+        try:
+            got = observe.without(observe.snapshot(crossed.os, crossed.mount_path), ignore)
+            want = observe.without(expected, ignore)
+            if got != want:
+                report.divergences.append(Divergence(f"{where}: merged",
+                                                     detail=observe.diff(want, got)))  # fmt: skip
+        finally:
+            crossed.close()
 
 
 def _remount(m: OverlayMount) -> str:

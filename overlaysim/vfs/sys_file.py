@@ -224,12 +224,20 @@ class FileCalls(SysBase):
         f.data.node().touch_atime()
         return out
 
-    def pread(self, fd: int, length: int, offset: int, /) -> bytes:
-        n = length
-        f = self._readable(fd)
-        assert f.data is not None
+    def _positional(self, fd: int, offset: int) -> None:
+        """ksys_pread64/pwrite64: EINVAL for a negative offset even before EBADF, then
+        ESPIPE for a pipe before the access mode is looked at."""
         if offset < 0:
             raise fserr(errno.EINVAL)
+        f = self._t.file(fd)
+        if not f.flags & O_PATH and isinstance(f.data, devices.FifoEnd):
+            raise fserr(errno.ESPIPE)
+
+    def pread(self, fd: int, length: int, offset: int, /) -> bytes:
+        n = length
+        self._positional(fd, offset)
+        f = self._readable(fd)
+        assert f.data is not None
         out = f.data.read(offset, n)
         f.data.node().touch_atime()
         return out
@@ -239,9 +247,8 @@ class FileCalls(SysBase):
         return self._write_at(f, None, bytes(data))
 
     def pwrite(self, fd: int, buffer: bytes | bytearray | memoryview, offset: int, /) -> int:
+        self._positional(fd, offset)
         f = self._writable(fd)
-        if offset < 0:
-            raise fserr(errno.EINVAL)
         return self._write_at(f, offset, bytes(buffer))
 
     def _write_at(self, f: OpenFile, offset: int | None, data: bytes) -> int:
