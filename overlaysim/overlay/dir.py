@@ -46,6 +46,11 @@ def _drop_whiteout(ud: Node, name: str, ofs: OvlFS) -> bool:
     return False
 
 
+def _upper_whiteout(ud: Node, name: str, ofs: OvlFS) -> bool:
+    existing = ud.lookup(name)
+    return existing is not None and is_whiteout(ofs, existing)
+
+
 def make_whiteout(ofs: OvlFS, ud: Node, name: str, path: str, reason: str) -> None:
     master = ofs.whiteout_master()
     ud.link(name, master)
@@ -95,7 +100,11 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
         set_impure(ofs.prefix, ud)
     child = _new_child(d, name, usrc)
     child.lowers = list(src.lowers)
-    child.origin_ino = src.origin_ino
+    # The kernel drops the new dentry and looks it up afresh: its st_ino comes from the origin
+    # on disk (none for special files under userxattr), not from the source's cached inode.
+    from overlaysim.overlay.xattrs import origin_ino
+
+    child.origin_ino = origin_ino(ofs, usrc)
     return child
 
 
@@ -148,6 +157,16 @@ def lower_path(ino: OvlInode) -> str:
     return lower_path(parent) + "/" + name  # type: ignore[arg-type]
 
 
+def _same_inode(a: OvlInode, b: OvlInode) -> bool:
+    """Hard links share one overlay inode: hashed by their upper inode, or by the lower one
+    while not copied up."""
+    if a.is_dir() or b.is_dir():
+        return a is b
+    if a.upper is not None or b.upper is not None:
+        return a.upper is b.upper
+    return a.lowers[0][1] is b.lowers[0][1]
+
+
 def _redirect_for(olddir: OvlInode, src: OvlInode, newdir: OvlInode) -> bytes | None:
     """The redirect a moved lower/merged dir needs, or None if it already has one."""
     ofs = src.ofs
@@ -169,6 +188,8 @@ def rename(
         raise fserr(errno.EINVAL)
     exchange = bool(flags & RENAME_EXCHANGE)
     tgt = newdir.lookup(newname)
+    if tgt is not None and _same_inode(src, tgt):
+        return  # vfs_rename(): two names of one (overlay) inode, nothing to do
     movers = [(src, olddir, newdir)] + ([(tgt, newdir, olddir)] if exchange and tgt else [])
     redirects: dict[int, bytes | None] = {}
     for node, frm, to in movers:
@@ -189,10 +210,17 @@ def rename(
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
     needs_wh = not exchange and lower_positive(ofs, olddir, name)
-    uold.rename(name, usrc, unew, newname, (RENAME_WHITEOUT if needs_wh else 0) | flags)
-    if needs_wh:
-        ofs.emit(Event("whiteout", _child_path(olddir, name), ofs.mount_path, "rename",
-                       {"nlink": 1, "shared": False}))  # fmt: skip
+    # "Switch whiteouts": onto an upper whiteout, the source is exchanged with it, so that
+    # very whiteout (chr 0/0 or xattr form, shared nlink and all) now hides the old name.
+    if needs_wh and tgt is None and _upper_whiteout(unew, newname, ofs):
+        uold.rename(name, usrc, unew, newname, RENAME_EXCHANGE)
+        ofs.emit(Event("whiteout", _child_path(olddir, name), ofs.mount_path,
+                       "rename onto a whiteout (whiteouts switched)", {"moved": True}))  # fmt: skip
+    else:
+        uold.rename(name, usrc, unew, newname, (RENAME_WHITEOUT if needs_wh else 0) | flags)
+        if needs_wh:
+            ofs.emit(Event("whiteout", _child_path(olddir, name), ofs.mount_path, "rename",
+                           {"nlink": 1, "shared": False}))  # fmt: skip
     if exchange:
         assert tgt is not None
         olddir.children[name] = tgt

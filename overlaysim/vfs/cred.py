@@ -66,6 +66,32 @@ def check_sticky(cred: Cred, parent: Node, victim: Node) -> None:
             raise fserr(errno.EPERM)
 
 
+# fs.protected_regular and fs.protected_fifos as the reference kernel (6.18) runs them.
+PROTECTED_REGULAR = 0
+PROTECTED_FIFOS = 0
+
+
+def may_create_in_sticky(cred: Cred, parent: Node, inode: Node) -> None:
+    """open(O_CREAT) of an existing object in a sticky dir (namei.c may_create_in_sticky).
+
+    Regular files and fifos are guarded only by the sysctls above, but devices and sockets
+    always are: in a sticky world-writable dir, one owned by neither the dir's owner nor the
+    caller is EACCES, even for root (no capability overrides it)."""
+    dmode = parent.mode
+    if not dmode & st.S_ISVTX:
+        return
+    ftype = st.S_IFMT(inode.mode)
+    if (ftype == st.S_IFREG and not PROTECTED_REGULAR) or (ftype == st.S_IFIFO and not PROTECTED_FIFOS):
+        return
+    if inode.uid in (parent.uid, cred.uid):
+        return
+    if dmode & 0o002:
+        raise fserr(errno.EACCES)
+    if dmode & 0o020 and ((PROTECTED_FIFOS >= 2 and ftype == st.S_IFIFO)
+                          or (PROTECTED_REGULAR >= 2 and ftype == st.S_IFREG)):  # fmt: skip
+        raise fserr(errno.EACCES)
+
+
 def may_delete(cred: Cred, parent: Node, victim: Node) -> None:
     check(cred, parent, MAY_WRITE | MAY_EXEC)
     check_sticky(cred, parent, victim)

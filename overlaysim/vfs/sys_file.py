@@ -8,7 +8,7 @@ import stat as st
 from typing import Any
 
 from overlaysim.vfs import devices, namei
-from overlaysim.vfs.cred import MAY_READ, MAY_WRITE, check, permitted
+from overlaysim.vfs.cred import MAY_READ, MAY_WRITE, check, may_create_in_sticky, permitted
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node, fserr
 from overlaysim.vfs.sysbase import SysBase, named
@@ -97,6 +97,8 @@ class FileCalls(SysBase):
                 return self._open_creat(target, flags, mode, fd, links)
             finally:
                 del t.fds[fd]
+        if child.mode & _S_IFMT != _S_IFDIR:  # a dir is EISDIR first
+            may_create_in_sticky(t.cred, par.node, child)
         return par.mnt, child, False
 
     def _open_tmpfile(self, p: str, flags: int, mode: int, dir_fd: int | None) -> OpenFile:
