@@ -158,13 +158,11 @@ def lower_path(ino: OvlInode) -> str:
 
 
 def _same_inode(a: OvlInode, b: OvlInode) -> bool:
-    """Hard links share one overlay inode: hashed by their upper inode, or by the lower one
-    while not copied up."""
+    """Upper hard links share one overlay inode (hashed by the upper inode). Lower hard links
+    do not without index=on: renaming one over the other copies it up and really renames."""
     if a.is_dir() or b.is_dir():
         return a is b
-    if a.upper is not None or b.upper is not None:
-        return a.upper is b.upper
-    return a.lowers[0][1] is b.lowers[0][1]
+    return a.upper is not None and a.upper is b.upper
 
 
 def _redirect_for(olddir: OvlInode, src: OvlInode, newdir: OvlInode) -> bytes | None:
@@ -184,12 +182,12 @@ def rename(
     olddir: OvlInode, name: str, src: OvlInode, newdir: OvlInode, newname: str, flags: int
 ) -> None:
     ofs = olddir.ofs
-    if flags & RENAME_WHITEOUT:
-        raise fserr(errno.EINVAL)
     exchange = bool(flags & RENAME_EXCHANGE)
     tgt = newdir.lookup(newname)
     if tgt is not None and _same_inode(src, tgt):
-        return  # vfs_rename(): two names of one (overlay) inode, nothing to do
+        return  # vfs_rename(): two names of one (overlay) inode, nothing to do, whatever flags
+    if flags & RENAME_WHITEOUT:
+        raise fserr(errno.EINVAL)
     movers = [(src, olddir, newdir)] + ([(tgt, newdir, olddir)] if exchange and tgt else [])
     redirects: dict[int, bytes | None] = {}
     for node, frm, to in movers:
@@ -200,7 +198,10 @@ def rename(
                                {"to": _child_path(to, newname if node is src else name)}))  # fmt: skip
                 raise fserr(errno.EXDEV)
             redirects[id(node)] = _redirect_for(frm, node, to)
-    cleanup = check_empty(tgt) if tgt is not None and not exchange and tgt.is_dir() else []
+    # A pure upper target (no lower, no origin) is left to the upper fs to find non-empty,
+    # after the copy-ups and the source's redirect/opaque (ovl_rename's order).
+    overlay_check = tgt is not None and not exchange and tgt.is_dir() and not _pure_upper(tgt)
+    cleanup = check_empty(tgt) if overlay_check and tgt is not None else []
     uold = copy_up(olddir, "rename inside a lower directory")
     unew = copy_up(newdir, "rename into a lower directory")
     usrc = copy_up(src, "rename")
@@ -209,6 +210,9 @@ def rename(
         copy_up(tgt, "rename")
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
+    for node, frm, to in movers:
+        _before_move(node, to, newname if node is src else name, tgt if node is src else None,
+                     redirects.get(id(node)))  # fmt: skip
     needs_wh = not exchange and lower_positive(ofs, olddir, name)
     # "Switch whiteouts": onto an upper whiteout, the source is exchanged with it, so that
     # very whiteout (chr 0/0 or xattr form, shared nlink and all) now hides the old name.
@@ -231,11 +235,16 @@ def rename(
             tgt.dead = True
     newdir.children[newname] = src
     src.parent, src.name = newdir, newname
-    for node, _frm, to in movers:
-        _after_move(node, to, tgt if node is src else None, redirects.get(id(node)))
 
 
-def _after_move(node: OvlInode, to: OvlInode, replaced: OvlInode | None, redirect: bytes | None) -> None:
+def _pure_upper(d: OvlInode) -> bool:
+    """ovl_pure_upper(): no lower and no origin, so it cannot hide whiteouts."""
+    return not d.lowers and d.upper is not None and xattr(d.upper, d.ofs.prefix + "origin") is None
+
+
+def _before_move(node: OvlInode, to: OvlInode, newname: str, replaced: OvlInode | None,
+                 redirect: bytes | None) -> None:  # fmt: skip
+    """What ovl_rename() writes before the real rename (so it stays if that fails)."""
     ofs = node.ofs
     upper = node.upper
     assert upper is not None and to.upper is not None
@@ -243,7 +252,7 @@ def _after_move(node: OvlInode, to: OvlInode, replaced: OvlInode | None, redirec
         set_impure(ofs.prefix, to.upper)
     if not node.is_dir():
         return
-    path = _child_path(to, node.name)
+    path = _child_path(to, newname)
     if node.lowers:
         if redirect is not None:
             upper.setxattr(ofs.prefix + "redirect", redirect, 0)

@@ -30,7 +30,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 
 class OvlInode(Node):
     __slots__ = ("children", "dead", "ftype", "lowers", "mounted", "name", "ofs", "origin_ino",
-                 "parent", "upper")  # fmt: skip
+                 "parent", "upper", "xwhiteouts")  # fmt: skip
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class OvlInode(Node):
         self.mounted = 0
         self.dead = False
         self.children: dict[str, OvlInode | None] = {}
+        self.xwhiteouts = False  # the dentry flag: an opaque="x" lower dir met on lookup
         self.origin_ino = xattrs.origin_ino(ofs, upper) if upper is not None else None
         self.ftype = (upper if upper is not None else lowers[0][1]).mode & _S_IFMT
 
@@ -124,10 +125,12 @@ class OvlInode(Node):
         if c is _MISSING:
             if not self.is_dir():
                 raise fserr(errno.ENOTDIR)
-            upper, lowers, _opaque = namei.lookup_layers(self.ofs, self, name)
+            upper, lowers, xwhiteouts = namei.lookup_layers(self.ofs, self, name)
             if upper is not None and lowers and self.upper is not None and upper.mode & _S_IFMT == _S_IFDIR:
                 copy_up.fix_origin(self.ofs, self.upper, upper, lowers[0][1], self.merged_path(), name)
             c = None if upper is None and not lowers else OvlInode(self.ofs, self, name, upper, lowers)
+            if c is not None:
+                c.xwhiteouts = xwhiteouts
             self.children[name] = c
         return c  # type: ignore[return-value]
 

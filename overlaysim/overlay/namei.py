@@ -73,9 +73,14 @@ def _walk_lower(root: Node, comps: list[str]) -> Node | None:
 def lookup_layers(
     ofs: OvlFS, parent: OvlInode, name: str
 ) -> tuple[Node | None, list[tuple[int, Node]], bool]:
-    """(upper, [(layer, lower node)...], opaque) for ``name`` in ``parent``; empty if absent."""
+    """(upper, [(layer, lower node)...], xwhiteouts) for ``name`` in ``parent``; empty if
+    absent. ``xwhiteouts``: a lower dir on the way is marked opaque="x", which (as the layer's
+    flag in ``ofs.xwhiteout_layers``) makes readdir look for xattr whiteouts. The kernel skips
+    that check on the "last" layer: the mount's last lower layer when redirects are followed,
+    else the last lower dir of the parent."""
     upper: Node | None = None
     found: list[tuple[int, Node]] = []
+    xwhiteouts = False
     cur_name = name
     abs_path: list[str] | None = None
     if parent.upper is not None:
@@ -87,7 +92,7 @@ def lookup_layers(
             if not is_dir(u):
                 return u, [], False
             if is_opaque(ofs, u):
-                return u, [], True
+                return u, [], False
             redirect = get_redirect(ofs, u)
             if redirect is not None:
                 if redirect.startswith("/"):
@@ -95,6 +100,8 @@ def lookup_layers(
                 else:
                     cur_name = redirect
     plist = parent.lower_by_layer()
+    follow = ofs.params.redirect_dir != "nofollow"
+    last_layer = len(ofs.lower_roots) - 1 if follow else max(plist, default=-1)
     for layer, root in enumerate(ofs.lower_roots):
         if abs_path is not None:
             e = _walk_lower(root, abs_path)
@@ -112,7 +119,13 @@ def lookup_layers(
                 found.append((layer, e))
             break
         found.append((layer, e))
-        if is_opaque(ofs, e):
+        if layer == last_layer:
+            break  # d->last: neither opaque nor redirect is read there
+        marker = xattr(e, ofs.prefix + "opaque")
+        if marker == b"x":
+            xwhiteouts = True
+            ofs.xwhiteout_layers.add(layer)
+        elif marker == b"y":
             break
         redirect = get_redirect(ofs, e)
         if redirect is not None:
@@ -122,7 +135,7 @@ def lookup_layers(
                 abs_path[-1] = redirect
             else:
                 cur_name = redirect
-    return upper, found, False
+    return upper, found, xwhiteouts
 
 
 def lower_positive(ofs: OvlFS, parent: OvlInode, name: str) -> bool:

@@ -36,12 +36,13 @@ def layer_dirs(d: OvlInode) -> list[tuple[Node, bool]]:
 
 
 def _xwhiteouts_layers(d: OvlInode) -> set[int]:
-    """ids of the lower dirs whose xattr whiteouts a merged readdir hides: opaque="x" ones,
-    except in the mount's last lower layer (measured on 6.18: listed there, though stat
-    says ENOENT)."""
-    last = len(d.ofs.lower_roots) - 1
-    key = d.ofs.prefix + "opaque"
-    return {id(node) for layer, node in d.lowers if layer != last and xattr(node, key) == b"x"}
+    """ids of the lower dirs whose xattr whiteouts a merged readdir hides: every layer with
+    the xwhiteouts flag, if this dir's own lookup met an opaque="x" dir (see namei). Elsewhere
+    they are listed, though stat says ENOENT (measured on 6.18)."""
+    if not d.xwhiteouts:
+        return set()
+    flagged = d.ofs.xwhiteout_layers
+    return {id(node) for layer, node in d.lowers if layer in flagged}
 
 
 def merged_entries(d: OvlInode, *, check_single: bool = False) -> list[Entry]:

@@ -84,6 +84,7 @@ class OvlFS:
         self.prefix = plan.params.xattr_prefix
         self.mount_path = mount_path
         self.lower_roots = lowers
+        self.xwhiteout_layers: set[int] = set()  # layers where lookup met an opaque="x" dir
         self.upper_root = upper
         self.workdir = workdir
         self.work: Node | None = None
