@@ -3,105 +3,33 @@
 Each command is one request to a daemon that remembers (``overlaysim.docker.Daemon``): its
 state is read from ``/var/lib/docker`` inside the world and saved with it. Arguments, output
 and exit codes follow the real CLI (``Error response from daemon: …``, exit 1; ``docker run``
-exits 125 when the daemon refuses, else with the container's status). Archives are read from
-and written to the real disk.
+exits 125 when the daemon refuses, else with the container's status). This module holds the
+group and the container commands; the image commands are in ``docker_images``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from overlaysim.cli.world_opt import world_option, world_session
-from overlaysim.docker import imageops, render, terminal
+from overlaysim.cli import docker_images
+from overlaysim.cli.docker_common import (
+    NO_INTERSPERSED,
+    DockerGroup,
+    daemon_session,
+    each_container,
+    exit_with,
+    listing,
+)
+from overlaysim.cli.world_opt import world_option
 from overlaysim.docker import inspect as insp
-from overlaysim.docker.daemon import Daemon, ExecFailed
-from overlaysim.errors import DaemonError, OverlaySimError, WorldError
+from overlaysim.docker import render, terminal
+from overlaysim.docker.daemon import Daemon
+from overlaysim.errors import DaemonError
 from overlaysim.image.gojson import dumps_indent
-
-
-class DockerGroup(click.Group):
-    """Errors the way the docker CLI prints them: one line on stderr, exit 1 (125 for run)."""
-
-    prefix = "Error response from daemon: "
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ExecFailed as e:
-            self._fail(ctx, _one_line(e) if e.raw else self.prefix + _one_line(e), e.status)
-        except WorldError:
-            raise  # not the daemon's: the root group prints it
-        except render.TemplateError as e:
-            self._fail(ctx, _one_line(e))
-        except FileNotFoundError as e:
-            self._fail(ctx, f"open {e.filename}: no such file or directory")
-        except (OverlaySimError, OSError) as e:
-            self._fail(ctx, self.prefix + _one_line(e))
-
-    def _fail(self, ctx: click.Context, text: str, status: int | None = None) -> None:
-        sub = ctx.invoked_subcommand or ""
-        if sub in ("run", "create"):
-            click.echo(f"docker: {text}", err=True)
-            sys.exit(status or 125)
-        click.echo(text, err=True)
-        sys.exit(status or 1)
-
-
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.strerror:
-        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
-    return " ".join(str(e).split()) or type(e).__name__
-
-
-@contextmanager
-def daemon_session(world: str) -> Iterator[Daemon]:
-    """The world's daemon; the world is saved only if the body returns normally.
-
-    A container that failed to start (:class:`ExecFailed`) is a recorded outcome, as with
-    dockerd: the world is saved with the container's error, then the error is raised.
-    """
-    failed: list[ExecFailed] = []
-    with world_session(world) as w:
-        try:
-            yield Daemon(w.fs, w.meta, w.seed)
-        except ExecFailed as e:
-            failed.append(e)
-    if failed:
-        raise failed[0]
-
-
-def _exit(code: int) -> None:
-    if code:
-        sys.exit(code)
-
-
-_CMD = {"allow_interspersed_args": False}
-
-
-def _each(names: tuple[str, ...], world: str, action: Callable[[Daemon, str], Any]) -> None:
-    """Apply ``action`` to each container as docker does: print the name on success, one
-    ``Error response from daemon`` line per failure, exit 1 if any failed (the successful
-    ones are saved)."""
-    failed = False
-    with daemon_session(world) as d:
-        for name in names:
-            try:
-                action(d, name)
-            except ExecFailed as e:
-                click.echo(_one_line(e) if e.raw else DockerGroup.prefix + _one_line(e), err=True)
-                failed = True
-            except DaemonError as e:
-                click.echo(DockerGroup.prefix + _one_line(e), err=True)
-                failed = True
-            else:
-                click.echo(name)
-    _exit(1 if failed else 0)
 
 
 @click.group("docker", cls=DockerGroup)
@@ -117,184 +45,8 @@ def docker() -> None:
     """
 
 
-# --- images -----------------------------------------------------------------------------------
-@docker.command("load")
-@click.option("-i", "--input", "path", default=None, help="Read from a tar file, not stdin.")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
-@world_option
-def load(path: str | None, quiet: bool, world: str) -> None:
-    """Load an image from a tar archive or stdin (any docker save format).
-
-    \b
-    Example:
-      overlaysim docker load -i /work/shared/fixtures/dive/test-docker-image.tar
-      overlaysim docker load < busybox.tar
-    """
-    with (
-        terminal.input_file(path) as src,
-        daemon_session(world) as d,
-        terminal.progress(not quiet) as bar,
-    ):
-        lines = imageops.load(d, src, bar, lambda text: click.echo(f"overlaysim: {text}", err=True))
-    for line in lines:
-        click.echo(line)
-
-
-@docker.command("save")
-@click.argument("images", nargs=-1, required=True)
-@click.option("-o", "--output", default=None, help="Write to a file (real disk), not stdout.")
-@click.option(
-    "--save-format",
-    type=click.Choice(["v25", "v1.2"]),
-    default="v25",
-    show_default=True,
-    help="Archive shape: Docker >= 25 (OCI layout + manifest.json) or Docker 1.10-24.",
-)
-@world_option
-def save(images: tuple[str, ...], output: str | None, save_format: str, world: str) -> None:
-    """Save one or more images to a tar archive (layers byte-identical to the loaded ones).
-
-    \b
-    Example:
-      overlaysim docker save -o busybox.tar busybox && tar tvf busybox.tar
-      overlaysim docker save busybox | tar t
-    """
-    with (
-        daemon_session(world) as d,
-        terminal.progress(True) as bar,
-        terminal.output_file(output) as f,
-    ):
-        imageops.save(d, list(images), f, save_format, bar)
-
-
-@docker.command("images")
-@click.argument("repository", required=False)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (incl. intermediate).")
-@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--format", "fmt", default=None, help="'table' (default) or 'json' (one per line).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@world_option
-def images(
-    repository: str | None,
-    all_: bool,
-    quiet: bool,
-    no_trunc: bool,
-    fmt: str | None,
-    as_json: bool,
-    world: str,
-) -> None:
-    """List images.
-
-    \b
-    Example:
-      overlaysim docker images
-    """
-    with daemon_session(world) as d:
-        rows = imageops.rows(d, all_)
-        now = d.now()
-    if repository:
-        repo, _, tag = repository.partition(":")
-        rows = [r for r in rows if r["Repository"] == repo and (not tag or r["Tag"] == tag)]
-    fields = [render.image_fields(r, now, no_trunc) for r in rows]
-    _listing(fields, as_json, fmt, quiet, lambda: render.images_table(rows, now, no_trunc))
-
-
-def _listing(
-    fields: list[dict[str, str]],
-    as_json: bool,
-    fmt: str | None,
-    quiet: bool,
-    table: Callable[[], str],
-) -> None:
-    """``--json`` (an array), ``--format json`` (a line each), ``-q`` (unique IDs), or a table."""
-    if as_json:
-        click.echo(json.dumps(fields, indent=2))
-    elif fmt == "json":
-        for f in fields:
-            click.echo(render.json_line(f))
-    elif quiet:
-        for ident in dict.fromkeys(f["ID"] for f in fields):
-            click.echo(ident)
-    else:
-        click.echo(table(), nl=False)
-
-
-@docker.command("history")
-@click.argument("image")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@world_option
-def history(image: str, no_trunc: bool, as_json: bool, world: str) -> None:
-    """Show the history of an image: one row per step, with the size of its layer.
-
-    \b
-    Example:
-      overlaysim docker history dive-test
-    """
-    with daemon_session(world) as d:
-        rows = imageops.history(d, image)
-        now = d.now()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(render.history_table(rows, now, no_trunc), nl=False)
-
-
-@docker.command("rmi")
-@click.argument("images", nargs=-1, required=True)
-@click.option("-f", "--force", is_flag=True, help="Force removal of the image.")
-@world_option
-def rmi(images: tuple[str, ...], force: bool, world: str) -> None:
-    """Remove one or more images (and the layers no other image uses).
-
-    \b
-    Example:
-      overlaysim docker rmi busybox
-    """
-    failed = False
-    with daemon_session(world) as d:
-        for name in images:
-            try:
-                for line in imageops.rmi(d, name, force):
-                    click.echo(line)
-            except DaemonError as e:
-                click.echo(DockerGroup.prefix + _one_line(e), err=True)
-                failed = True
-    _exit(1 if failed else 0)
-
-
-@docker.command("tag")
-@click.argument("source")
-@click.argument("target")
-@world_option
-def tag(source: str, target: str, world: str) -> None:
-    """Create a tag TARGET that refers to SOURCE.
-
-    \b
-    Example:
-      overlaysim docker tag busybox me/busybox:1.0
-    """
-    with daemon_session(world) as d:
-        imageops.tag(d, source, target)
-
-
-@docker.command("commit")
-@click.argument("container")
-@click.argument("reference", required=False)
-@click.option("-a", "--author", default="", help='Author (e.g. "Jane <jane@example.com>").')
-@click.option("-m", "--message", default="", help="Commit message.")
-@world_option
-def commit(container: str, reference: str | None, author: str, message: str, world: str) -> None:
-    """Create a new image from a container's changes (its upper dir, diffed against -init).
-
-    \b
-    Example:
-      overlaysim docker commit web busybox:touched
-    """
-    with daemon_session(world) as d:
-        iid = imageops.commit(d, container, reference, author=author, message=message)
-    click.echo(iid)
+for _command in docker_images.COMMANDS:
+    docker.add_command(_command)
 
 
 # --- containers -----------------------------------------------------------------------------------
@@ -333,7 +85,7 @@ def _create(d: Daemon, image: str, command: tuple[str, ...], attach: bool, **kw:
     )
 
 
-@docker.command("create", context_settings=_CMD)
+@docker.command("create", context_settings=NO_INTERSPERSED)
 @click.argument("image")
 @click.argument("command", nargs=-1)
 @_create_opts
@@ -350,7 +102,7 @@ def create(image: str, command: tuple[str, ...], world: str, **kw: Any) -> None:
     click.echo(c.id)
 
 
-@docker.command("run", context_settings=_CMD)
+@docker.command("run", context_settings=NO_INTERSPERSED)
 @click.argument("image")
 @click.argument("command", nargs=-1)
 @_create_opts
@@ -383,7 +135,7 @@ def run(image: str, command: tuple[str, ...], detach: bool, world: str, **kw: An
             "running (stop it with: overlaysim docker stop " + c.name + ")",
             err=True,
         )
-    _exit(code or 0)
+    exit_with(code or 0)
 
 
 @docker.command("start")
@@ -396,10 +148,10 @@ def start(containers: tuple[str, ...], world: str) -> None:
     Example:
       overlaysim docker start web
     """
-    _each(containers, world, lambda d, name: d.start(name))
+    each_container(containers, world, lambda d, name: d.start(name))
 
 
-@docker.command("exec", context_settings=_CMD)
+@docker.command("exec", context_settings=NO_INTERSPERSED)
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True)
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open (read it).")
@@ -438,7 +190,7 @@ def exec_(
             workdir=workdir,
             env=list(env),
         )
-    _exit(code)
+    exit_with(code)
 
 
 exec_.name = "exec"
@@ -456,7 +208,7 @@ def stop(containers: tuple[str, ...], timeout: int, sig: str | None, world: str)
     Example:
       overlaysim docker stop web
     """
-    _each(containers, world, lambda d, name: d.stop(name, timeout, sig))
+    each_container(containers, world, lambda d, name: d.stop(name, timeout, sig))
 
 
 @docker.command("kill")
@@ -470,7 +222,7 @@ def kill(containers: tuple[str, ...], sig: str, world: str) -> None:
     Example:
       overlaysim docker kill web
     """
-    _each(containers, world, lambda d, name: d.kill(name, sig))
+    each_container(containers, world, lambda d, name: d.kill(name, sig))
 
 
 @docker.command("rm")
@@ -484,7 +236,7 @@ def rm(containers: tuple[str, ...], force: bool, world: str) -> None:
     Example:
       overlaysim docker rm web
     """
-    _each(containers, world, lambda d, name: d.rm(name, force))
+    each_container(containers, world, lambda d, name: d.rm(name, force))
 
 
 @docker.command("ps")
@@ -505,7 +257,7 @@ def ps(all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, as_json: bool, 
         cs = d.ps(all_)
         now = d.now()
     fields = [render.container_fields(c, now, no_trunc) for c in cs]
-    _listing(fields, as_json, fmt, quiet, lambda: render.ps_table(cs, now, no_trunc))
+    listing(fields, as_json, fmt, quiet, lambda: render.ps_table(cs, now, no_trunc))
 
 
 @docker.command("diff")
@@ -588,7 +340,7 @@ def inspect(names: tuple[str, ...], fmt: str | None, kind: str | None, world: st
     for msg in errors:
         line = f"Error: {msg}" if msg.startswith("No such object") else DockerGroup.prefix + msg
         click.echo(line, err=True)
-    _exit(1 if errors else 0)
+    exit_with(1 if errors else 0)
 
 
 @docker.command("info")

@@ -1,4 +1,4 @@
-"""``overlaysim image``: inspect, verify, flatten, convert, bundle and divergence on real files.
+"""``overlaysim image``: inspect, verify, flatten, convert, bundle, divergence, demo: real files.
 
 Like umoci/crane/skopeo, these read archives and directories of the real disk; unlike them,
 layers are never extracted to the disk to look at them: they are applied into an in-memory
@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from overlaysim.demo_image import DEMO_TAG, write_demo_archive
 from overlaysim.errors import UsageError
 from overlaysim.image import digest as dg
 from overlaysim.image.bundle import ExportPolicy, runc_spec_json, write_bundle
@@ -341,3 +342,22 @@ def divergence(
     }
     text = "\n".join(str(d) for d in divs) or "no divergence"
     _emit(as_json, data, text)
+
+
+@image.command()
+@click.option("-o", "--output", required=True, help="Archive to create (real disk).")
+@click.option("-t", "--tag", default=DEMO_TAG, show_default=True, help="Name:tag in the archive.")
+def demo(output: str, tag: str) -> None:
+    """Write the embedded default image as a `docker save` archive, ready for `docker load`.
+
+    A small ubuntu-like base (top-level tree, bin -> usr/bin links) plus a layer adding
+    hello.sh: the image the tour uses, so the same steps work without a registry.
+
+    \b
+    Example:
+      overlaysim image demo -o demo.tar && overlaysim docker load -i demo.tar
+    """
+    _new_output(output)
+    with open(output, "xb") as f:
+        write_demo_archive(f, tag)
+    click.echo(f"wrote {output} ({tag}, {os.path.getsize(output)} bytes)")

@@ -74,6 +74,7 @@ def copy_up(ino: OvlInode, reason: str) -> Node:
     set_impure(ofs.prefix, upper_parent)
     if isinstance(upper_parent, MemInode) and saved is not None:
         upper_parent.atime, upper_parent.mtime = saved
+        upper_parent.stc = None
     ino.upper = new
     ftype = s.st_mode & _S_IFMT
     ofs.emit(Event(
@@ -99,6 +100,7 @@ def _copy_object(upper_parent: Node, name: str, lower: Node) -> Node:
     if ftype == st.S_IFREG:
         if isinstance(new, MemInode) and isinstance(lower, MemInode):
             new.blob = lower.share_blob()
+            new.stc = None
         else:
             src = lower.open_data(os.O_RDONLY)
             dst = new.open_data(os.O_WRONLY)

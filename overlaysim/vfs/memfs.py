@@ -12,7 +12,7 @@ import errno
 import os
 import stat as st
 
-from overlaysim.vfs.node import UTIME_NOW, FileData, Node, fserr
+from overlaysim.vfs.node import NS_GEN, UTIME_NOW, FileData, Node, fserr
 from overlaysim.vfs.superblock import SuperBlock
 
 PAGE = 4096
@@ -63,6 +63,7 @@ class MemInode(Node, FileData):
         "parent",
         "rdev",
         "sb",
+        "stc",
         "target",
         "uid",
         "xattrs",
@@ -78,6 +79,7 @@ class MemInode(Node, FileData):
         now = sb.clock()
         self.atime = self.mtime = self.ctime = now
         self.xattrs: dict[str, bytes] | None = None
+        self.stc: os.stat_result | None = None
         self.mounted = 0
         self.parent: Node = self
         self.target = ""
@@ -125,7 +127,13 @@ class MemInode(Node, FileData):
         return 0
 
     def stat(self) -> os.stat_result:
-        return _stat_result(self.stat_fields(self.ino, self.sb.dev, self.nlink))
+        """Built once and kept (``stc``) until an attribute changes: every method here that
+        changes what stat shows sets ``stc = None``, and so must any code that assigns the
+        attributes directly (overlay copy-up, world restore)."""
+        s = self.stc
+        if s is None:
+            s = self.stc = _stat_result(self.stat_fields(self.ino, self.sb.dev, self.nlink))
+        return s
 
     def stat_fields(self, ino: int, dev: int, nlink: int) -> tuple[int | float, ...]:
         """The 19 fields of os.stat_result; overlay substitutes ino, dev and nlink."""
@@ -171,15 +179,18 @@ class MemInode(Node, FileData):
         if mtime is not None:
             self.mtime = now if mtime == UTIME_NOW else mtime
         self.ctime = now
+        self.stc = None
 
     def touch_atime(self) -> None:
         # relatime: update when atime is not newer than mtime/ctime, or a day old.
         a = self.atime
         if a <= self.mtime or a <= self.ctime or self.sb.clock() - a >= 86_400 * 10**9:
             self.atime = self.sb.clock()
+            self.stc = None
 
     def touch_dir(self) -> None:
         self.mtime = self.ctime = self.sb.clock()
+        self.stc = None
 
     # --- xattrs ----------------------------------------------------------------------------
     def getxattr(self, name: str) -> bytes:
@@ -202,6 +213,7 @@ class MemInode(Node, FileData):
             x = self.xattrs = {}
         x[name] = bytes(value)
         self.ctime = self.sb.clock()
+        self.stc = None
 
     def removexattr(self, name: str) -> None:
         x = self.xattrs
@@ -209,10 +221,14 @@ class MemInode(Node, FileData):
             raise fserr(errno.ENODATA)
         del x[name]
         self.ctime = self.sb.clock()
+        self.stc = None
 
     # --- namespace -------------------------------------------------------------------------
     def _add(self, name: str, node: MemInode) -> MemInode:
-        self.entries[name] = node
+        entries = self.entries
+        if name in entries:  # a replaced name: cached walks through it are stale
+            NS_GEN[0] += 1
+        entries[name] = node
         self.touch_dir()
         return node
 
@@ -223,24 +239,29 @@ class MemInode(Node, FileData):
         child = MemInode(self.sb, _S_IFDIR | (mode & 0o7777), uid, gid)
         child.parent = self
         self.nlink += 1
+        self.stc = None
         return self._add(name, child)
 
     def symlink(self, name: str, target: str, uid: int, gid: int) -> MemInode:
         child = MemInode(self.sb, _S_IFLNK | 0o777, uid, gid)
         child.target = target
+        child.stc = None
         return self._add(name, child)
 
     def link(self, name: str, node: Node) -> MemInode:
         assert isinstance(node, MemInode)
         node.nlink += 1
         node.ctime = self.sb.clock()
+        node.stc = None
         return self._add(name, node)
 
     def unlink(self, name: str, node: Node) -> None:
         assert isinstance(node, MemInode)
         del self.entries[name]
+        NS_GEN[0] += 1
         node.nlink -= 1
         node.ctime = self.sb.clock()
+        node.stc = None
         self.touch_dir()
 
     def rmdir(self, name: str, node: Node) -> None:
@@ -248,7 +269,9 @@ class MemInode(Node, FileData):
         if node.entries:
             raise fserr(errno.ENOTEMPTY)
         del self.entries[name]
+        NS_GEN[0] += 1
         node.nlink = 0
+        node.stc = None
         self.nlink -= 1
         self.touch_dir()
 
@@ -265,6 +288,7 @@ class MemInode(Node, FileData):
             and victim.entries
         ):
             raise fserr(errno.ENOTEMPTY)
+        NS_GEN[0] += 1
         if flags & RENAME_EXCHANGE:
             assert victim is not None
             self.entries[name] = victim
@@ -299,6 +323,9 @@ class MemInode(Node, FileData):
         node.ctime = now
         self.mtime = self.ctime = now
         newdir.mtime = newdir.ctime = now
+        node.stc = self.stc = newdir.stc = None
+        if victim is not None:
+            victim.stc = None
 
     # --- data ------------------------------------------------------------------------------
     def open_data(self, flags: int) -> MemInode:
@@ -333,6 +360,7 @@ class MemInode(Node, FileData):
         if b.pages is not None and n:
             b.pages.update(range(pos // PAGE, (end - 1) // PAGE + 1))
         self.mtime = self.ctime = self.sb.clock()
+        self.stc = None
         return n
 
     @staticmethod
@@ -352,6 +380,7 @@ class MemInode(Node, FileData):
                 last = -(-length // PAGE)
                 b.pages = {p for p in b.pages if p < last}
         self.mtime = self.ctime = self.sb.clock()
+        self.stc = None
 
     def seek_data(self, pos: int, hole: bool) -> int:
         """tmpfs reports data and holes per 4 KiB page; EOF counts as a hole."""

@@ -10,7 +10,7 @@ import errno
 from dataclasses import dataclass
 from typing import Any
 
-from overlaysim.vfs.node import Node, fserr
+from overlaysim.vfs.node import NS_GEN, Node, fserr
 
 _ids = [20]  # the next mount id; a list so that a loaded world can move it forward
 
@@ -85,6 +85,7 @@ class MountTable:
         mnt.parent = parent
         mnt.mountpoint = mountpoint
         mountpoint.mounted += 1  # type: ignore[misc]
+        NS_GEN[0] += 1
         self._on[(id(parent), id(mountpoint))] = mnt
         self.order.append(mnt)
 
@@ -95,6 +96,7 @@ class MountTable:
             raise fserr(errno.EBUSY)
         del self._on[(id(mnt.parent), id(mnt.mountpoint))]
         mnt.mountpoint.mounted -= 1  # type: ignore[misc]
+        NS_GEN[0] += 1
         self.order.remove(mnt)
 
     def is_mount_root(self, mnt: Mount, node: Node) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from overlaysim.vfs.cred import MAY_EXEC, permitted
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
-from overlaysim.vfs.node import Node, fserr
+from overlaysim.vfs.node import NS_GEN, Node, fserr
 
 if TYPE_CHECKING:
     from overlaysim.vfs.task import Task
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 MAXSYMLINKS = 40
 PATH_MAX = 4096
 NAME_MAX = 255
+DCACHE_MAX = 4096  # cached walks per task; the cache starts over when full
 _S_IFMT = 0o170000
 _S_IFDIR = 0o040000
 _S_IFLNK = 0o120000
@@ -136,25 +137,79 @@ def resolve(
     if not path:
         raise fserr(errno.ENOENT)
     if path[0] == "/" and task.cred.uid == 0 and len(path) < 1024 and path[-1] != "/":
-        # Fast path: absolute, no symlink/mount/dot on the way. Anything else walks again.
-        mnt, node = task.root
-        for c in path.split("/"):
-            if not c:
-                continue
-            if c == "." or c == ".." or node.ftype != _S_IFDIR:
-                break
-            child = node.entries.get(c) if type(node) is MemInode else node.lookup(c)
-            if child is None or child.ftype == _S_IFLNK:
-                break
-            if child.mounted:
-                mnt, child = task.fs.mount_table.follow(mnt, child)
-            node = child
+        # Fast path: absolute, root (no search-permission checks), no symlink or dot on the
+        # way; anything else walks again. The part of the walk that stays on tmpfs is cached
+        # until a name is removed or replaced or a mount changes (NS_GEN), or the root moves.
+        dc = task.dcache
+        if task.dcache_gen == NS_GEN[0] and task.dcache_root is task.root:
+            hit = dc.get(path)
+            if hit is not None:
+                if len(hit) == 2:
+                    return hit
+                found = walk_rest(task, *hit)
+                if found is not None:
+                    return found
         else:
-            return mnt, node
+            dc.clear()
+            task.dcache_gen = NS_GEN[0]
+            task.dcache_root = task.root
+            hit = None
+        if hit is None:
+            done = _plain_walk(task, path.split("/"))
+            if done is not None:
+                if len(dc) >= DCACHE_MAX:
+                    dc.clear()
+                found = done[0], done[1]
+                dc[path] = found if done[2] is None else done[2]
+                return found
     check_path_len(path)
     mnt, cur = start_point(task, path, dir_fd)
     mnt, cur, _ = walk(task, mnt, cur, path.split("/"), follow)
     return mnt, cur
+
+
+def _plain_walk(
+    task: Task, comps: list[str]
+) -> tuple[Mount, Node, tuple[Mount, Node, list[str]] | None] | None:
+    """The fast walk from the root: (mount, node, pivot), None if it needs the full walk.
+
+    The pivot is where the walk left tmpfs (e.g. into an overlay): its mount, node and the
+    components still to walk from there; None when the whole walk stayed on tmpfs.
+    """
+    mnt, node = task.root
+    it = iter(comps)
+    for c in it:
+        if not c:
+            continue
+        if c == "." or c == ".." or node.ftype != _S_IFDIR:
+            return None
+        if type(node) is not MemInode:
+            pivot = (mnt, node, [c, *it])
+            found = walk_rest(task, *pivot)
+            return None if found is None else (found[0], found[1], pivot)
+        child: Node | None = node.entries.get(c)
+        if child is None or child.ftype == _S_IFLNK:
+            return None
+        if child.mounted:
+            mnt, child = task.fs.mount_table.follow(mnt, child)
+        node = child
+    return mnt, node, None
+
+
+def walk_rest(task: Task, mnt: Mount, node: Node, comps: list[str]) -> tuple[Mount, Node] | None:
+    """The fast walk on any filesystem (lookup() each time); None if it needs the full walk."""
+    for c in comps:
+        if not c:
+            continue
+        if c == "." or c == ".." or node.ftype != _S_IFDIR:
+            return None
+        child = node.lookup(c)
+        if child is None or child.ftype == _S_IFLNK:
+            return None
+        if child.mounted:
+            mnt, child = task.fs.mount_table.follow(mnt, child)
+        node = child
+    return mnt, node
 
 
 class Parent:

@@ -24,6 +24,12 @@ def fserr(code: int, path: object = None) -> OSError:
     return OSError(code, os.strerror(code), path)
 
 
+#: The namespace generation: bumped whenever a name may stop naming what it named (an entry
+#: removed or replaced, a mount attached or detached). Path-walk caches compare it; adding a
+#: new name never invalidates a successful walk, so creating files does not bump it.
+NS_GEN = [0]
+
+
 # d_type values of getdents(2), as scandir reports them.
 #: setattr(atime=UTIME_NOW) stamps the same clock reading as the new ctime (utimensat).
 UTIME_NOW = -(2**63)

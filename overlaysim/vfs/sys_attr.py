@@ -9,7 +9,7 @@ from typing import Any
 
 from overlaysim.vfs import namei
 from overlaysim.vfs.cred import MAY_EXEC, MAY_READ, MAY_WRITE, is_owner, permitted
-from overlaysim.vfs.node import UTIME_NOW, Node, fserr
+from overlaysim.vfs.node import NS_GEN, UTIME_NOW, Node, fserr
 from overlaysim.vfs.sys_file import kill_suid
 from overlaysim.vfs.sys_ns import NamespaceCalls
 from overlaysim.vfs.sysbase import as_fspath, named
@@ -26,22 +26,42 @@ class AttrCalls(NamespaceCalls):
     def stat(
         self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
     ) -> os.stat_result:
-        if type(path) is int:
-            return self._t.file(path).node.stat()
+        t = self._t
+        if type(path) is str:
+            # A walk namei.resolve cached (plain absolute path, root, no symlink on the way)
+            # is the same with or without following: answer it without another call.
+            if t.dcache_gen == NS_GEN[0] and t.dcache_root is t.root and t.cred.uid == 0:
+                hit = t.dcache.get(path)
+                if hit is not None and len(hit) == 2:
+                    return hit[1].stat()
+            if "\0" not in path:
+                try:
+                    _, node = namei.resolve(t, path, dir_fd, follow_symlinks)
+                except OSError as e:
+                    raise named(e, path) from None
+                return node.stat()
+        elif type(path) is int:
+            return t.file(path).node.stat()
         try:
             p, _ = namei.fspath(path)
-            _, node = namei.resolve(self._t, p, dir_fd, follow_symlinks)
+            _, node = namei.resolve(t, p, dir_fd, follow_symlinks)
         except OSError as e:
             raise named(e, as_fspath(path)) from None
         return node.stat()
 
     def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
-        if type(path) is str and "\0" not in path:
-            try:
-                _, node = namei.resolve(self._t, path, dir_fd, False)
-            except OSError as e:
-                raise named(e, path) from None
-            return node.stat()
+        t = self._t
+        if type(path) is str:
+            if t.dcache_gen == NS_GEN[0] and t.dcache_root is t.root and t.cred.uid == 0:
+                hit = t.dcache.get(path)  # see stat()
+                if hit is not None and len(hit) == 2:
+                    return hit[1].stat()
+            if "\0" not in path:
+                try:
+                    _, node = namei.resolve(t, path, dir_fd, False)
+                except OSError as e:
+                    raise named(e, path) from None
+                return node.stat()
         return self.stat(path, dir_fd=dir_fd, follow_symlinks=False)
 
     # --- chmod / chown ----------------------------------------------------------------------

@@ -39,6 +39,12 @@ class Task:
         self.cwd = root
         self.umask = umask
         self.fds: dict[int, OpenFile] = {}
+        # Successful walks of plain absolute paths by root (namei.resolve), valid while the
+        # namespace generation and this task's root are the ones they were made under: the
+        # (mount, node) found, or where the walk left tmpfs and what it walks from there.
+        self.dcache: dict[str, tuple[Mount, Node] | tuple[Mount, Node, list[str]]] = {}
+        self.dcache_gen = -1
+        self.dcache_root = root
 
     def file(self, fd: int) -> OpenFile:
         try:

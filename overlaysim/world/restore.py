@@ -33,7 +33,7 @@ _FTYPES = {st.S_IFDIR, st.S_IFREG, st.S_IFLNK, st.S_IFCHR, st.S_IFBLK, st.S_IFIF
 #: The MemInode slots this module fills in; a test fails if memfs grows a new one.
 MEMINODE_SLOTS = frozenset({
     "atime", "blob", "ctime", "entries", "ftype", "gid", "ino", "mode", "mounted", "mtime",
-    "nlink", "parent", "rdev", "sb", "target", "uid", "xattrs",
+    "nlink", "parent", "rdev", "sb", "stc", "target", "uid", "xattrs",
 })  # fmt: skip
 
 
@@ -154,6 +154,7 @@ class _Rebuild:
                 nlink,
             )
             node.xattrs = None
+            node.stc = None  # the stat cache: derived, never saved
             node.mounted = 0
             node.parent = node
             node.target = ""

@@ -1,31 +1,22 @@
-"""Fixtures for the docker/runc/skopeo commands: a demo image archive built from
-``overlaysim.demo_layers``, a fresh world per test, and helpers to run the CLI."""
+"""Fixtures for the docker/runc/skopeo commands: the embedded demo image archive
+(``overlaysim.demo_image``), a fresh world per test, and helpers to run the CLI."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from overlaysim import HostFS
 from overlaysim.cli import main
-from overlaysim.demo_layers import build_app, build_base
-from overlaysim.image import digest as dg
-from overlaysim.image.export import layer_tar
-from overlaysim.image.gojson import dumps, sorted_map
-from overlaysim.image.model import ImageRef, LayerRef
-from overlaysim.image.save import save_v25
+from overlaysim.demo_image import write_demo_archive
 
 FIXTURES = Path(os.environ.get("OVERLAYSIM_FIXTURES", "/work/shared/fixtures"))
-CREATED = "2023-06-01T00:00:00Z"  # before the world clock's start (2024-01-01)
 
 
 def fixture_path(rel: str) -> str:
@@ -35,43 +26,11 @@ def fixture_path(rel: str) -> str:
     return str(p)
 
 
-def demo_image(tag: str = "demo:latest") -> tuple[ImageRef, list[bytes]]:
-    """The embedded base + app layers as an image (2 layers, Cmd /bin/sh)."""
-    fs = HostFS()
-    build_base(fs.os, "/l0")
-    build_app(fs.os, "/l1")
-    tars = []
-    for d in ("/l0", "/l1"):
-        buf = io.BytesIO()
-        layer_tar(fs.os, d, buf)
-        tars.append(buf.getvalue())
-    diff_ids = [dg.sha256(t) for t in tars]
-    cfg: dict[str, Any] = {
-        "architecture": "amd64",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["/bin/sh"],
-            "WorkingDir": "/",
-        },
-        "created": CREATED,
-        "history": [
-            {"created": CREATED, "created_by": "ADD base /"},
-            {"created": CREATED, "created_by": "ADD app /"},
-        ],
-        "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    }
-    raw = dumps(sorted_map(cfg)).encode()
-    layers = [LayerRef(i, f"l{i}", d) for i, d in enumerate(diff_ids)]
-    return ImageRef("test", "config", raw, cfg, dg.image_id(raw), layers, [tag]), tars
-
-
 @pytest.fixture(scope="session")
 def demo_tar(tmp_path_factory: pytest.TempPathFactory) -> str:
-    im, tars = demo_image()
     path = tmp_path_factory.mktemp("demo") / "demo.tar"
     with open(path, "wb") as f:
-        save_v25([im], lambda _im, i: tars[i], f)
+        write_demo_archive(f)
     return str(path)
 
 
