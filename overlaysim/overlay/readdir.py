@@ -45,7 +45,7 @@ def _xwhiteouts_layers(d: OvlInode) -> set[int]:
     return {id(node) for layer, node in d.lowers if layer in flagged}
 
 
-def merged_entries(d: OvlInode, *, check_single: bool = False) -> list[Entry]:
+def merged_entries(d: OvlInode, *, check_single: bool = False, xwhiteouts: bool = True) -> list[Entry]:
     """Every name of a directory with its whiteout flag, in the kernel's order.
 
     A one-layer dir is listed as it is (stray whiteouts and all) unless ``check_single``
@@ -58,7 +58,7 @@ def merged_entries(d: OvlInode, *, check_single: bool = False) -> list[Entry]:
     seen: dict[str, Entry] = {}
     front: list[Entry] = []
     last = len(layers) - 1
-    xdirs = _xwhiteouts_layers(d)
+    xdirs = _xwhiteouts_layers(d) if xwhiteouts else set()
     for idx, (real, is_upper) in enumerate(layers):
         hide_xwhiteouts = id(real) in xdirs
         for name, dtype, ino in real.readdir():
@@ -110,7 +110,8 @@ def check_empty(d: OvlInode) -> list[str]:
     upper_whiteouts = []
     layers = layer_dirs(d)
     merged = len(layers) > 1
-    for e in merged_entries(d, check_single=d.upper is None):
+    # xattr whiteouts are only found by readdir's lookups, so here they are entries
+    for e in merged_entries(d, check_single=d.upper is None, xwhiteouts=False):
         if e.is_whiteout and e.is_upper:
             upper_whiteouts.append(e.name)
             continue
