@@ -66,7 +66,7 @@ def main(sequences: int, seed_: int, profile: tuple[str, ...], simulator: str, o
         ignore: tuple[str, ...] = () if use_kernel else ("links", "inodes")
         report = D.run_case(stack, case.ops, case.options, sim, oracle_factory=oracle_factory,
                             compare=("merged", "upper", "work") if use_kernel else ("merged",),
-                            ignore=ignore)  # fmt: skip
+                            ignore=ignore, round_trip=use_kernel)  # fmt: skip
         count["n"] += 1
         if count["n"] % 500 == 0:
             click.echo(f"  {count['n']} runs, {time.monotonic() - started:.0f}s", err=True)
