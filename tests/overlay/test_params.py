@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,15 +199,32 @@ def predict(data: str, flags: int = 0) -> tuple[str, str]:
     return "OK", plan.mount_options(upper_has_uuid=has_uuid, upper_impure=impure)
 
 
+def _mark() -> str | None:
+    """A unique line written to the kernel log, so that the lines after it are ours and
+    later ones, whatever else logs meanwhile or rotates out of the ring buffer."""
+    marker = f"overlaysim-test-{uuid.uuid4().hex}"
+    try:
+        with open("/dev/kmsg", "w") as f:
+            f.write(marker + "\n")
+    except OSError:
+        return None
+    return marker
+
+
+def _since(marker: str | None) -> list[str]:
+    lines = _log_lines()
+    if marker is None or lines is None or marker not in lines:
+        return []
+    return lines[len(lines) - 1 - lines[::-1].index(marker) + 1 :]
+
+
 def actual(layout: Path, data: str, flags: int = 0) -> tuple[str, list[str]]:
     target = str(layout / "m")
-    before = _log_lines()
+    marker = _mark()
     try:
         K.mount("overlay", target, "overlay", data, flags)
     except OSError as e:
-        after = _log_lines()
-        new = after[len(before):] if before is not None and after is not None else []  # fmt: skip
-        return errno.errorcode[e.errno or 0], new
+        return errno.errorcode[e.errno or 0], _since(marker)
     try:
         info = K.mount_info(target)
         assert info is not None
