@@ -23,6 +23,7 @@ from overlaysim.vfs.node import Node, fserr
 
 if TYPE_CHECKING:
     from overlaysim.overlay.inode import OvlInode
+    from overlaysim.overlay.super import OvlFS
 
 _S_IFMT = 0o170000
 

@@ -128,8 +128,12 @@ def remove(d: OvlInode, name: str, child: OvlInode, *, is_dir: bool) -> None:
             (ud.rmdir if is_dir else ud.unlink)(name, child.upper)
         make_whiteout(ofs, ud, name, path, "rmdir" if is_dir else "unlink")
     else:
-        upper, pdir = child.upper, d.upper
-        assert upper is not None and pdir is not None
+        # ovl_do_remove copies the parent up first; a cached name whose lower entry vanished
+        # offline (undefined behaviour, but no crash) meets a negative upper: ENOENT.
+        pdir = copy_up(d, "unlink inside a lower directory")
+        upper = child.upper
+        if upper is None or pdir.lookup(name) is not upper:
+            raise fserr(errno.ENOENT if upper is None else errno.ESTALE)
         if is_dir:
             _clean_whiteouts(upper, cleanup)
             pdir.rmdir(name, upper)
@@ -210,7 +214,7 @@ def rename(
         copy_up(tgt, "rename")
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
-    for node, frm, to in movers:
+    for node, _frm, to in movers:
         _before_move(node, to, newname if node is src else name, tgt if node is src else None,
                      redirects.get(id(node)))  # fmt: skip
     needs_wh = not exchange and lower_positive(ofs, olddir, name)

@@ -210,9 +210,9 @@ def run_case(
             if ra_ != rb_:
                 report.divergences.append(Divergence("remount", oracle=ra_, simulator=rb_))
             elif ra_ == "mounted":
-                ka = _compare_trees(report, "after remount", a, b, compare, prefix, ignore)
+                merged = _compare_trees(report, "after remount", a, b, compare, prefix, ignore)
                 if round_trip:
-                    _round_trip(report, a, b, ka, ignore)
+                    _round_trip(report, a, b, merged, ignore)
         return report
     finally:
         for side in (a, b):
