@@ -27,20 +27,9 @@ class AttrCalls(NamespaceCalls):
         self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
     ) -> os.stat_result:
         t = self._t
-        if type(path) is str:
-            # A walk namei.resolve cached (plain absolute path, root, no symlink on the way)
-            # is the same with or without following: answer it without another call.
-            if t.dcache_gen == NS_GEN[0] and t.dcache_root is t.root and t.cred.uid == 0:
-                hit = t.dcache.get(path)
-                if hit is not None and len(hit) == 2:
-                    return hit[1].stat()
-            if "\0" not in path:
-                try:
-                    _, node = namei.resolve(t, path, dir_fd, follow_symlinks)
-                except OSError as e:
-                    raise named(e, path) from None
-                return node.stat()
-        elif type(path) is int:
+        if type(path) is str and "\0" not in path:
+            return self._stat_str(t, path, dir_fd, follow_symlinks)
+        if type(path) is int:
             return t.file(path).node.stat()
         try:
             p, _ = namei.fspath(path)
@@ -50,19 +39,23 @@ class AttrCalls(NamespaceCalls):
         return node.stat()
 
     def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
-        t = self._t
-        if type(path) is str:
-            if t.dcache_gen == NS_GEN[0] and t.dcache_root is t.root and t.cred.uid == 0:
-                hit = t.dcache.get(path)  # see stat()
-                if hit is not None and len(hit) == 2:
-                    return hit[1].stat()
-            if "\0" not in path:
-                try:
-                    _, node = namei.resolve(t, path, dir_fd, False)
-                except OSError as e:
-                    raise named(e, path) from None
-                return node.stat()
+        if type(path) is str and "\0" not in path:
+            return self._stat_str(self._t, path, dir_fd, False)
         return self.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+
+    @staticmethod
+    def _stat_str(t: Any, path: str, dir_fd: int | None, follow: bool) -> os.stat_result:
+        """The hot path: a walk namei.resolve cached (plain absolute path, root, no symlink on
+        the way) is the same with or without following, so it answers without another walk."""
+        if t.dcache_gen == NS_GEN[0] and t.dcache_root is t.root and t.cred.uid == 0:
+            hit = t.dcache.get(path)
+            if hit is not None and len(hit) == 2:
+                return hit[1].stat()  # type: ignore[no-any-return]
+        try:
+            _, node = namei.resolve(t, path, dir_fd, follow)
+        except OSError as e:
+            raise named(e, path) from None
+        return node.stat()
 
     # --- chmod / chown ----------------------------------------------------------------------
     def chmod(
