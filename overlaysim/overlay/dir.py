@@ -214,9 +214,9 @@ def rename(
         copy_up(tgt, "rename")
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
-    for node, _frm, to in movers:
-        _before_move(node, to, newname if node is src else name, tgt if node is src else None,
-                     redirects.get(id(node)))  # fmt: skip
+    for node, frm, to in movers:
+        _before_move(node, frm, to, newname if node is src else name,
+                     tgt if node is src else None, redirects.get(id(node)))  # fmt: skip
     needs_wh = not exchange and lower_positive(ofs, olddir, name)
     # "Switch whiteouts": onto an upper whiteout, the source is exchanged with it, so that
     # very whiteout (chr 0/0 or xattr form, shared nlink and all) now hides the old name.
@@ -241,18 +241,26 @@ def rename(
     src.parent, src.name = newdir, newname
 
 
+def _const_ino(node: OvlInode) -> bool:
+    """OVL_TYPE_ORIGIN: an origin the inode number comes from; not for a lower hard link,
+    whose link is broken by copy-up (ovl_hash_bylower)."""
+    if node.origin_ino is not None:
+        return True
+    return bool(node.lowers) and node.keeps_origin()
+
+
 def _pure_upper(d: OvlInode) -> bool:
     """ovl_pure_upper(): no lower and no origin, so it cannot hide whiteouts."""
     return not d.lowers and d.upper is not None and xattr(d.upper, d.ofs.prefix + "origin") is None
 
 
-def _before_move(node: OvlInode, to: OvlInode, newname: str, replaced: OvlInode | None,
-                 redirect: bytes | None) -> None:  # fmt: skip
+def _before_move(node: OvlInode, frm: OvlInode, to: OvlInode, newname: str,
+                 replaced: OvlInode | None, redirect: bytes | None) -> None:  # fmt: skip
     """What ovl_rename() writes before the real rename (so it stays if that fails)."""
     ofs = node.ofs
     upper = node.upper
     assert upper is not None and to.upper is not None
-    if node.lowers or node.origin_ino is not None:
+    if frm is not to and _const_ino(node):
         set_impure(ofs.prefix, to.upper)
     if not node.is_dir():
         return
