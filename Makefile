@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/results.md
 
 fuzz: $(STAMP)
-	$(BIN)/python -m overlaysim.testing.fuzz --sequences 20000 --seed 20261128
+	$(BIN)/python -m overlaysim.testing.fuzz --sequences 20000 --seed 20261128 --jobs 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check overlaysim tests benchmarks

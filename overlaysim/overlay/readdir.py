@@ -83,7 +83,11 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
     merged = d.is_merge_dir()
     # An impure merge dir recomputes d_ino of its upper entries by lookup; a negative lookup
     # (an xattr whiteout outside an opaque="x" dir) marks the entry stale, and it is dropped.
-    drop_stale = merged and d.upper is not None and xattr(d.upper, d.ofs.prefix + "impure") is not None
+    impure = d.upper is not None and xattr(d.upper, d.ofs.prefix + "impure") is not None
+    drop_stale = merged and impure
+    # An impure dir that is not merged has its entries' d_ino looked up (same fs); if none
+    # comes from an origin, the kernel drops the now useless "impure" (ovl_cache_get_impure).
+    origins = 0 if not merged and impure and d.ofs.same_fs else None
     out = []
     for e in merged_entries(d):
         if e.is_whiteout:
@@ -98,10 +102,14 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
                     continue
             if child is not None:
                 ino = child.ino
+                if origins is not None and ino != child.real.ino:
+                    origins += 1
             elif drop_stale and e.is_upper:
                 continue
             # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
         out.append((e.name, e.dtype, ino))
+    if origins == 0 and d.upper is not None and not d.ofs.sb.rdonly:
+        d.upper.removexattr(d.ofs.prefix + "impure")
     return out
 
 

@@ -38,9 +38,18 @@ def load_factory(spec: str) -> D.MountFactory:
 @click.option("--oracle", type=click.Choice(["auto", "kernel", "reference"]), default="auto",
               show_default=True, help="auto: the kernel when mount(2) works here.")  # fmt: skip
 @click.option("--ops", "n_ops", default=20, show_default=True, help="Minimum ops per case.")
+@click.option("--jobs", default=1, show_default=True,
+              help="Processes; job i runs its share of the sequences with seed SEED+i.")  # fmt: skip
 def main(sequences: int, seed_: int, profile: tuple[str, ...], simulator: str, oracle: str,
-         n_ops: int) -> None:  # fmt: skip
-    """Differential fuzzing of a simulator against the kernel oracle."""
+         n_ops: int, jobs: int) -> None:  # fmt: skip
+    """Differential fuzzing of a simulator against the kernel oracle.
+
+    \b
+    Example:
+      python -m overlaysim.testing.fuzz --sequences 20000 --seed 20261128 --jobs 2
+    """
+    if jobs > 1:
+        sys.exit(_parallel(jobs, sequences, seed_, sys.argv[1:]))
     from overlaysim.testing.kernel import can_mount, kernel_factory
 
     mountable, why = can_mount()
@@ -79,6 +88,37 @@ def main(sequences: int, seed_: int, profile: tuple[str, ...], simulator: str, o
         click.echo(str(e))
         sys.exit(1)
     click.echo(f"{count['n']} sequences, 0 divergences ({time.monotonic() - started:.0f}s)")
+
+
+def _parallel(jobs: int, sequences: int, seed_: int, argv: list[str]) -> int:
+    """Run ``jobs`` copies of this command side by side, each with its own seed and share."""
+    import subprocess
+
+    rest = _without(argv, ("--jobs", "--sequences", "--seed"))
+    procs = []
+    for i in range(jobs):
+        share = sequences // jobs + (1 if i < sequences % jobs else 0)
+        cmd = [sys.executable, "-m", "overlaysim.testing.fuzz", "--sequences", str(share),
+               "--seed", str(seed_ + i), *rest]  # fmt: skip
+        click.echo(f"job {i}: {share} sequences, seed {seed_ + i}")
+        procs.append(subprocess.Popen(cmd))
+    codes = [p.wait() for p in procs]
+    failed = [i for i, c in enumerate(codes) if c != 0]
+    click.echo(f"{sequences} sequences in {jobs} jobs: "
+               + (f"divergence in job(s) {failed}" if failed else "0 divergences"))  # fmt: skip
+    return 1 if failed else 0
+
+
+def _without(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        elif not any(a.startswith(n + "=") for n in names):
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":

@@ -60,6 +60,17 @@ CASES: dict[str, tuple[L.LayerStack, list[O.Op], str]] = {
     "sticky_dir_device_open_creat": (
         L.LayerStack((L.Dir(),), L.Dir({"c": L.Device("chr", 1, 3, uid=1000)}, mode=0o1777)),
         [O.Open("c", 0o4000, 0o644, None, None), O.Open("c", 0o4100, 0o644, None, None)], ""),
+    # Reading an impure dir that is not merged and holds no origin-carrying entry any more
+    # removes its "impure" xattr (ovl_cache_get_impure).
+    "impure_cleared_when_no_origin_left": (
+        L.LayerStack((L.Dir(), L.Dir({"a": L.Symlink("a"), "f": L.File(b"f")})),
+                     L.Dir({"b": L.Dir({"a": L.File(), "b": L.File()})})),
+        [O.Rename("f", "b/f"), O.Listdir("b"), O.Rename("a", "b/b"), O.Unlink("b/f"),
+         O.Unlink("b/b"), O.Listdir("b")], ""),
+    "impure_cleared_after_rename_onto_whiteout": (
+        L.LayerStack((L.Dir(), L.Dir({"b": L.Symlink("a")})),
+                     L.Dir({"a": L.Dir({"a": L.Whiteout(), "c": L.Symlink("a")})})),
+        [O.Rename("b", "a/a"), O.Unlink("a/a"), O.Listdir("a")], "userxattr"),
     # A lower dir holding only whiteouts is empty for rmdir.
     "rmdir_of_lower_dir_with_only_whiteouts": (
         L.LayerStack((L.Dir({"f": L.Dir({"c": L.Whiteout(), "d": L.Whiteout()})}),), L.Dir()),
