@@ -96,7 +96,7 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
     ud = copy_up(d, "link into a lower directory")
     _drop_whiteout(ud, name, ofs)
     ud.link(name, usrc)
-    if src.lowers:
+    if _const_ino(src):  # ovl_link: origin-typed sources only (not lower hard links)
         set_impure(ofs.prefix, ud)
     child = _new_child(d, name, usrc)
     child.lowers = list(src.lowers)

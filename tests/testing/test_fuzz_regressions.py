@@ -71,6 +71,12 @@ CASES: dict[str, tuple[L.LayerStack, list[O.Op], str]] = {
         L.LayerStack((L.Dir(), L.Dir({"b": L.Symlink("a")})),
                      L.Dir({"a": L.Dir({"a": L.Whiteout(), "c": L.Symlink("a")})})),
         [O.Rename("b", "a/a"), O.Unlink("a/a"), O.Listdir("a")], "userxattr"),
+    # ovl_link marks the new parent impure only for an origin-typed source.
+    "link_of_lower_hardlink_leaves_parent_pure": (
+        L.LayerStack((L.Dir(), L.Dir({"a": L.Dir({"s": L.Symlink("a")}), "b": L.File(),
+                                      "c": L.HardLink("b"), "d": L.Dir(), "f": L.File()})),
+                     L.Dir()),
+        [O.Link("b", "a/b"), O.Link("f", "d/f")], ""),
     # A lower dir holding only whiteouts is empty for rmdir.
     "rmdir_of_lower_dir_with_only_whiteouts": (
         L.LayerStack((L.Dir({"f": L.Dir({"c": L.Whiteout(), "d": L.Whiteout()})}),), L.Dir()),
