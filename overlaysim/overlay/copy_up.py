@@ -18,6 +18,7 @@ import stat as st
 from typing import TYPE_CHECKING
 
 from overlaysim.events import Event
+from overlaysim.overlay.namei import xattr
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.node import Node, fserr
 
@@ -118,11 +119,8 @@ def fix_origin(ofs: OvlFS, upper_parent: Node, upper: Node, lower: Node, parent_
     """ovl_fix_origin(): a merge dir whose upper has no origin (made by hand, or by an old
     kernel) gets one at its first lookup, pointing at the topmost lower dir, and its upper
     parent becomes impure. Measured on 6.18: a plain ``stat`` writes both."""
-    try:
-        upper.getxattr(ofs.prefix + "origin")
+    if xattr(upper, ofs.prefix + "origin") is not None:
         return
-    except OSError:
-        pass
     from overlaysim.overlay.xattrs import encode_fh
 
     upper.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
@@ -133,7 +131,5 @@ def fix_origin(ofs: OvlFS, upper_parent: Node, upper: Node, lower: Node, parent_
 
 
 def set_impure(prefix: str, upper_dir: Node) -> None:
-    try:
-        upper_dir.getxattr(prefix + "impure")
-    except OSError:
+    if xattr(upper_dir, prefix + "impure") is None:
         upper_dir.setxattr(prefix + "impure", b"y", 0)

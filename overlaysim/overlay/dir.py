@@ -18,6 +18,7 @@ from overlaysim.events import Event
 from overlaysim.overlay.copy_up import copy_up, set_impure
 from overlaysim.overlay.namei import is_whiteout, lower_positive, xattr
 from overlaysim.overlay.readdir import check_empty
+from overlaysim.overlay.xattrs import origin_ino
 from overlaysim.vfs.memfs import RENAME_EXCHANGE, RENAME_WHITEOUT
 from overlaysim.vfs.node import Node, fserr
 
@@ -102,8 +103,6 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
     child.lowers = list(src.lowers)
     # The kernel drops the new dentry and looks it up afresh: its st_ino comes from the origin
     # on disk (none for special files under userxattr), not from the source's cached inode.
-    from overlaysim.overlay.xattrs import origin_ino
-
     child.origin_ino = origin_ino(ofs, usrc)
     return child
 

@@ -7,9 +7,10 @@ bytes split on ``\\n`` as in the C locale, so binary-ish content passes through 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from overlaysim.shell.context import Ctx, UsageFailure, lines_of, quote, read_all, strerror
-from overlaysim.shell.options import getopt
+from overlaysim.shell.options import Opts, getopt
 
 
 def _inputs(ctx: Ctx, files: list[str]) -> list[tuple[str, bytes | None]]:
@@ -139,11 +140,13 @@ def _numeric_shorthand(args: list[str]) -> list[str]:
     return args
 
 
-def head(ctx: Ctx, args: list[str]) -> int:
-    opts, files = getopt(_numeric_shorthand(args), "n:c:qv", {"lines": ("n", True),
-                                                              "bytes": ("c", True)})  # fmt: skip
-    n, all_but = _count_arg(opts.get("n"), 10)
-    byte_text = opts.get("c")
+_HEAD_TAIL_OPTS = {"lines": ("n", True), "bytes": ("c", True)}
+
+
+def _head_tail(ctx: Ctx, args: list[str], pick: Callable[[Opts, bytes], bytes]) -> int:
+    """The part head and tail share: options, ``==> name <==`` headers, failed operands."""
+    opts, files = getopt(_numeric_shorthand(args), "n:c:qv", _HEAD_TAIL_OPTS)
+    pick(opts, b"")  # a bad count is a usage error before any file is read
     status = 0
     inputs = _inputs(ctx, files)
     for k, (name, data) in enumerate(inputs):
@@ -152,41 +155,40 @@ def head(ctx: Ctx, args: list[str]) -> int:
             continue
         if (len(inputs) > 1 or opts.has("v")) and not opts.has("q"):
             ctx.write(("\n" if k else "") + f"==> {name} <==\n")
-        if byte_text is not None:
-            b, neg = _count_arg(byte_text, 0)
-            ctx.out.write(data[: len(data) - b] if neg else data[:b])
-            continue
-        lines = lines_of(data)
-        ctx.out.write(b"".join(lines[: len(lines) - n] if all_but else lines[:n]))
+        ctx.out.write(pick(opts, data))
     return status
+
+
+def _head_pick(opts: Opts, data: bytes) -> bytes:
+    byte_text = opts.get("c")
+    if byte_text is not None:
+        b, neg = _count_arg(byte_text, 0)
+        return data[: len(data) - b] if neg else data[:b]
+    n, all_but = _count_arg(opts.get("n"), 10)
+    lines = lines_of(data)
+    return b"".join(lines[: len(lines) - n] if all_but else lines[:n])
+
+
+def _tail_pick(opts: Opts, data: bytes) -> bytes:
+    byte_text = opts.get("c")
+    if byte_text is not None:
+        b, _ = _count_arg(byte_text, 0)
+        if byte_text.startswith("+"):
+            return data[max(b - 1, 0) :]
+        return data[-b:] if b else b""
+    text = opts.get("n")
+    n, _ = _count_arg(text, 10)
+    lines = lines_of(data)
+    from_start = text is not None and text.startswith("+")
+    return b"".join(lines[max(n - 1, 0) :] if from_start else (lines[-n:] if n else []))
+
+
+def head(ctx: Ctx, args: list[str]) -> int:
+    return _head_tail(ctx, args, _head_pick)
 
 
 def tail(ctx: Ctx, args: list[str]) -> int:
-    opts, files = getopt(_numeric_shorthand(args), "n:c:qv", {"lines": ("n", True),
-                                                              "bytes": ("c", True)})  # fmt: skip
-    text = opts.get("n")
-    n, _ = _count_arg(text, 10)
-    from_start = text is not None and text.startswith("+")
-    status = 0
-    inputs = _inputs(ctx, files)
-    for k, (name, data) in enumerate(inputs):
-        if data is None:
-            status = 1
-            continue
-        if (len(inputs) > 1 or opts.has("v")) and not opts.has("q"):
-            ctx.write(("\n" if k else "") + f"==> {name} <==\n")
-        byte_text = opts.get("c")
-        if byte_text is not None:
-            b, _ = _count_arg(byte_text, 0)
-            if byte_text.startswith("+"):
-                ctx.out.write(data[max(b - 1, 0) :])
-            else:
-                ctx.out.write(data[-b:] if b else b"")
-            continue
-        lines = lines_of(data)
-        chosen = lines[max(n - 1, 0):] if from_start else (lines[-n:] if n else [])
-        ctx.out.write(b"".join(chosen))
-    return status
+    return _head_tail(ctx, args, _tail_pick)
 
 
 def wc(ctx: Ctx, args: list[str]) -> int:
