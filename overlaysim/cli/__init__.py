@@ -64,6 +64,9 @@ def _register() -> None:
     from overlaysim.cli import skopeo
 
     main.add_command(skopeo.skopeo)
+    from overlaysim.cli import replay
+
+    main.add_command(replay.replay_group)
 
 
 _register()

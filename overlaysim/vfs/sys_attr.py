@@ -7,7 +7,7 @@ import os
 import stat as st
 from typing import Any
 
-from overlaysim.vfs import namei
+from overlaysim.vfs import acl, namei
 from overlaysim.vfs.cred import MAY_EXEC, MAY_READ, MAY_WRITE, is_owner, permitted
 from overlaysim.vfs.node import NS_GEN, UTIME_NOW, Node, fserr
 from overlaysim.vfs.sys_file import kill_suid
@@ -75,6 +75,7 @@ class AttrCalls(NamespaceCalls):
             if cred.uid != 0 and not cred.in_group(node.gid):
                 mode &= ~st.S_ISGID
             node.setattr(mode=mode)
+            acl.chmod_acl(node, mode)
         except OSError as e:
             raise named(e, as_fspath(path)) from None
 
@@ -226,9 +227,11 @@ class AttrCalls(NamespaceCalls):
                 raise fserr(errno.EPERM if write else errno.ENODATA)
             return
         if ns == "system.":
-            # tmpfs here has no POSIX ACL support: reading an ACL finds none, setting fails.
-            acl = name in ("system.posix_acl_access", "system.posix_acl_default")
-            raise fserr(errno.ENODATA if acl and not write else errno.EOPNOTSUPP)
+            if name not in acl.NAMES:
+                raise fserr(errno.EOPNOTSUPP)
+            if write and not is_owner(cred, node):
+                raise fserr(errno.EPERM)
+            return
         if ns == "security.":
             if write and cred.uid != 0 and name != "security.capability":
                 raise fserr(errno.EPERM)
@@ -274,6 +277,10 @@ class AttrCalls(NamespaceCalls):
                 raise fserr(errno.E2BIG)
             self._want_write(mnt)
             self._xattr_check(node, name, True)
+            if name in acl.NAMES:
+                cred = self._t.cred
+                acl.set_acl(node, name, bytes(value), cred.uid == 0 or cred.in_group(node.gid))
+                return
             node.setxattr(name, bytes(value), flags)
         except OSError as e:
             raise named(e, as_fspath(path)) from None
@@ -285,6 +292,9 @@ class AttrCalls(NamespaceCalls):
             name, _ = namei.fspath(attribute)
             self._want_write(mnt)
             self._xattr_check(node, name, True)
+            if name in acl.NAMES:
+                acl.remove_acl(node, name)
+                return
             node.removexattr(name)
         except OSError as e:
             raise named(e, as_fspath(path)) from None
