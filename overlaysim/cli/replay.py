@@ -16,6 +16,7 @@ import click
 
 from overlaysim.errors import UsageError
 from overlaysim.replay.api import ReplayConfig, ReplayResult, TraceSource, replay
+from overlaysim.replay.executor import MAX_FILE_BYTES
 from overlaysim.replay.format import write_jsonl
 from overlaysim.replay.whatif import compare_runs, what_if_config, what_if_lines
 
@@ -90,13 +91,18 @@ def _progress(enabled: bool) -> Iterator[Any]:
 @click.option("--what-if", "what_if", multiple=True, metavar="OPTS",
               help="Also replay under these options (lowerdir=A:B for other lowers) and "
               "compare. Repeatable.")
+@click.option("--max-file-size", "max_file_size", type=click.IntRange(min=0),
+              default=MAX_FILE_BYTES, show_default=True, metavar="BYTES",
+              help="Stop with an error when a call would make a file larger (data is kept "
+              "in memory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(trace: Sequence[str], lowerdir: str | None, upperdir: str | None, image: str | None,
             image_ref: str | None, options: str, mount_point: str, cwd: str | None,
             user: str | None, exclude: Sequence[str], write_upper: str | None,
             report_path: str | None, container: str | None, world: str,
-            what_if: Sequence[str], as_json: bool, quiet: bool) -> None:  # fmt: skip
+            what_if: Sequence[str], max_file_size: int, as_json: bool,
+            quiet: bool) -> None:  # fmt: skip
     """Replay TRACE (one log, or the per-pid files of strace -ff) and predict the upper dir.
 
     Exit status: 0 when every replayed call returned what was recorded, 1 when any differ
@@ -107,6 +113,7 @@ def run_cmd(trace: Sequence[str], lowerdir: str | None, upperdir: str | None, im
         lowerdirs=[x for x in (lowerdir or "").split(":") if x], upperdir=upperdir, image=image,
         image_ref=image_ref, options=options, mount_point=mount_point, cwd=cwd, uid=uid,
         gid=gid, exclude=tuple(exclude) if exclude else ("/proc", "/sys", "/dev"),
+        max_file_bytes=max_file_size,
     )  # fmt: skip
     if container:
         if lowerdir or upperdir or image or what_if:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from overlaysim.errors import TraceError, UsageError
-from overlaysim.replay.executor import Replayer
+from overlaysim.replay.executor import MAX_FILE_BYTES, Replayer
 from overlaysim.replay.format import Op, read_jsonl
 from overlaysim.replay.procs import Scope, normalize
 from overlaysim.replay.report import ReportBuilder, commit_layer_bytes, upper_stats
@@ -38,6 +38,7 @@ class ReplayConfig:
     uid: int = 0
     gid: int = 0
     exclude: tuple[str, ...] = ("/proc", "/sys", "/dev")
+    max_file_bytes: int = MAX_FILE_BYTES
 
     def scope(self) -> Scope:
         mp = normalize(self.mount_point)
@@ -126,10 +127,11 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def run(ops: Iterable[Op], session: Session, scope: Scope) -> tuple[Replayer, ReportBuilder]:
+def run(ops: Iterable[Op], session: Session, scope: Scope,
+        max_file_bytes: int = MAX_FILE_BYTES) -> tuple[Replayer, ReportBuilder]:  # fmt: skip
     """Apply ``ops`` to ``session``; the engine's decisions go to the returned report builder."""
     builder = ReportBuilder(session.merged, scope.mount_point)
-    rep = Replayer(session, scope, builder)
+    rep = Replayer(session, scope, builder, max_file_bytes)
     for op in ops:
         rep.apply(op)
     rep.finish()
@@ -146,7 +148,7 @@ def replay(trace: str | Sequence[str], config: ReplayConfig,
     if session is None:
         session = config.session()
     try:
-        rep, builder = run(src.ops(), session, scope)
+        rep, builder = run(src.ops(), session, scope, config.max_file_bytes)
     except RecursionError:
         raise TraceError(f"{paths[0]}: nesting too deep to parse") from None
     o = session.fs.os

@@ -129,7 +129,7 @@ def locate(scope: Scope, proc: Proc, dirfd: int | None, path: str) -> Located:
         full = normalize(path)
         if not scope.contains(full):
             raise Ignored("outside the mount")
-        return Located(path, None, full)
+        return Located(full if _leaves(scope, path) else path, None, full)
     if dirfd is None:
         base, base_inside = proc.cwd, proc.cwd_inside
     else:
@@ -146,6 +146,25 @@ def locate(scope: Scope, proc: Proc, dirfd: int | None, path: str) -> Located:
     full = normalize(base + "/" + path) if path else base
     if not scope.contains(full):
         raise Ignored("outside the mount")
-    if base_inside:
+    if base_inside and not _leaves(scope, base + "/" + path):
         return Located(path, dirfd, full)
     return Located(full, None, full)
+
+
+def _leaves(scope: Scope, path: str) -> bool:
+    """Does the lexical walk of ``path`` pass through a directory outside the mount (say
+    ``/proc/../etc``)? Then only the lexical result can be handed to the simulator."""
+    if "/.." not in path:
+        return False
+    parts: list[str] = []
+    for name in path.split("/"):
+        if name in ("", "."):
+            continue
+        if name == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(name)
+        if not scope.contains("/" + "/".join(parts)):
+            return True
+    return False

@@ -193,10 +193,8 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
         for row in rep[key][:10]:
             lines.append(f"  line {row['line']}: {row['call']} -> {key[:-1]} {row['path']}"
                          f" ({row['reason']})")  # fmt: skip
-    lines.append(
-        f"upper dir: {up['entries']} entries ({up['files']} files, {up['dirs']} dirs, "
-        f"{up['symlinks']} symlinks, {up['whiteouts']} whiteouts), {fsize(up['bytes'])}"
-    )
+    kinds = ", ".join(_n(up[k], k[:-1]) for k in ("files", "dirs", "symlinks", "whiteouts"))
+    lines.append(f"upper dir: {_n(up['entries'], 'entry')} ({kinds}), {fsize(up['bytes'])}")
     lines.append(f"docker commit layer: {fsize(rep['commit_layer_bytes'])} (uncompressed tar)")
     if rep["content_unknown"]:
         lines.append(f"content unknown (strace kept only part of the written bytes): "
@@ -206,10 +204,15 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
     if ign:
         lines.append("ignored: " + ", ".join(f"{n} {why}" for why, n in
                                             sorted(ign.items(), key=lambda kv: -kv[1])))  # fmt: skip
-    skipped = rep["parse_skipped"]
+    skipped = dict(rep["parse_skipped"])
+    other = {k[len(_NOT_FILE):]: skipped.pop(k) for k in list(skipped) if k.startswith(_NOT_FILE)}
+    if other:
+        top = sorted(other.items(), key=lambda kv: -kv[1])
+        lines.append(f"not file calls: {sum(other.values())} (" + ", ".join(
+            f"{name} {n}" for name, n in top[:6]) + (", ..." if len(top) > 6 else "") + ")")
     if skipped:
-        lines.append("not parsed: " + ", ".join(f"{n} {why}" for why, n in
-                                               sorted(skipped.items(), key=lambda kv: -kv[1])[:8]))
+        lines.append("not replayed: " + ", ".join(f"{n} {why}" for why, n in
+                                                 sorted(skipped.items(), key=lambda kv: -kv[1])))
     n = rep["mismatch_count"]
     lines.append(f"recorded vs simulated: {'all agree' if not n else f'{n} differ'}")
     for row in rep["mismatches"][:20]:
@@ -217,6 +220,16 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
                      f"{row['call']}({_args(row['args'])}) recorded {row['recorded']}, "
                      f"simulated {row['simulated']}")
     return lines
+
+
+_NOT_FILE = "not a file call "
+
+
+def _n(count: int, noun: str) -> str:
+    if count == 1:
+        return f"1 {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{count} {plural}"
 
 
 def _args(args: dict[str, Any]) -> str:
