@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from typing import Any
 
 from .harness import OTHER_GID, OTHER_UID, scenario
@@ -85,11 +86,58 @@ def sc_xattr_namespaces_root(o: Any, base: str, obs: Recorder) -> None:
     obs.call("security_get", o.getxattr, p, "security.test")
     obs.call("list", _names, o, p)
     obs.call("system_unknown", o.setxattr, p, "system.foo", b"1")
-    # Observed: this tmpfs has no POSIX ACL ops: get gives ENODATA but set EOPNOTSUPP.
+    # An absent ACL reads as ENODATA; a value whose version is not 2 is EOPNOTSUPP.
     obs.call("acl_get_absent", o.getxattr, p, "system.posix_acl_access")
     obs.call("acl_set_garbage", o.setxattr, p, "system.posix_acl_access", b"garbage")
     obs.call("trusted_remove", o.removexattr, p, "trusted.overlay.opaque")
     obs.call("list_after", _names, o, p)
+
+
+def _acl(*entries: tuple[int, int, int], version: int = 2) -> bytes:
+    return struct.pack("<I", version) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+_ANY = 0xFFFFFFFF
+
+
+@scenario()
+def sc_xattr_posix_acl(o: Any, base: str, obs: Recorder) -> None:
+    """POSIX ACLs through system.posix_acl_*: GNU sed -i and cp -p set modes this way."""
+    f, d = base + "/f", base + "/d"
+    _mkfile(o, f)
+    o.mkdir(d)
+    o.symlink("f", base + "/l")
+    minimal = _acl((1, 7, _ANY), (4, 5, _ANY), (0x20, 1, _ANY))
+    extended = _acl((1, 6, _ANY), (2, 6, 1000), (4, 4, _ANY), (0x10, 7, _ANY), (0x20, 0, _ANY))
+    mode = lambda p: oct(o.lstat(p).st_mode)  # noqa: E731
+    obs.call("minimal", o.setxattr, f, "system.posix_acl_access", minimal)
+    obs.call("minimal_mode", mode, f)
+    obs.call("minimal_kept", _names, o, f)
+    obs.call("extended", o.setxattr, f, "system.posix_acl_access", extended)
+    obs.call("extended_mode", mode, f)
+    obs.call("extended_get", o.getxattr, f, "system.posix_acl_access")
+    obs.call("chmod_rewrites_acl", o.chmod, f, 0o640)
+    obs.call("chmod_acl", o.getxattr, f, "system.posix_acl_access")
+    obs.call("remove", o.removexattr, f, "system.posix_acl_access")
+    obs.call("remove_absent", o.removexattr, f, "system.posix_acl_access")
+    obs.call("after_remove", mode, f)
+    obs.call("empty_value", o.setxattr, f, "system.posix_acl_access", b"")
+    obs.call("header_only", o.setxattr, f, "system.posix_acl_access", _acl())
+    obs.call("bad_version", o.setxattr, f, "system.posix_acl_access", _acl((1, 6, _ANY),
+                                                                           version=1))
+    obs.call("ragged", o.setxattr, f, "system.posix_acl_access", _acl((1, 6, _ANY)) + b"xx")
+    obs.call("no_other", o.setxattr, f, "system.posix_acl_access", _acl((1, 6, _ANY),
+                                                                         (4, 4, _ANY)))
+    obs.call("named_no_mask", o.setxattr, f, "system.posix_acl_access",
+             _acl((1, 6, _ANY), (2, 6, 1000), (4, 4, _ANY), (0x20, 0, _ANY)))
+    obs.call("unsorted", o.setxattr, f, "system.posix_acl_access",
+             _acl((4, 4, _ANY), (1, 6, _ANY), (0x20, 0, _ANY)))
+    obs.call("default_on_file", o.setxattr, f, "system.posix_acl_default", minimal)
+    obs.call("default_on_dir", o.setxattr, d, "system.posix_acl_default", minimal)
+    obs.call("default_kept", _names, o, d)
+    obs.call("dir_mode", mode, d)
+    obs.call("on_symlink", o.setxattr, base + "/l", "system.posix_acl_access", minimal,
+             follow_symlinks=False)
 
 
 @scenario()
