@@ -34,6 +34,10 @@ def lines(n: int) -> Iterator[str]:
     i = 0
     t = 0.0
     k = 0
+    for child in (101, 102, 103):  # the build forks its workers first
+        yield (f"100 00:00:00.000000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|"
+               f"CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f0) = {child}\n")
+        i += 1
     while i < n:
         pid = 100 + k % 4
         name = f"{MOUNT}/work/f{k % 500}"

@@ -92,6 +92,9 @@ class Scope:
 
 def normalize(path: str) -> str:
     """Lexical absolute path (``..`` taken lexically, as the kernel does at the mount root)."""
+    if path.startswith("/") and "/." not in path and "//" not in path and (
+            len(path) == 1 or path[-1] != "/"):  # fmt: skip
+        return path  # already normal: the common case, kept cheap
     norm = posixpath.normpath(path)
     return "/" + norm.lstrip("/") if norm.startswith("//") else norm
 

@@ -290,6 +290,12 @@ def test_signals_exits_and_interrupted_calls() -> None:
     assert p.skipped["resumed without its start"] == 1
 
 
+def test_unknown_results_keep_the_op_without_ret() -> None:
+    op = one('[pid 5] write(3, "x", 1) = ? <unavailable>')
+    assert "ret" not in op and "err" not in op and op["size"] == 1
+    assert "ret" not in one('openat(AT_FDCWD, "a", O_RDONLY) = 0x3')  # pointer-like: no int
+
+
 def test_a_call_left_unfinished_is_emitted_without_a_result_when_complete() -> None:
     ops, p = parse("""\
 5  write(3, "abc", 3 <unfinished ...>
@@ -479,6 +485,9 @@ def test_ff_files_merge_by_timestamp_with_pids_from_names(tmp_path: Path) -> Non
 def test_ff_files_need_timestamps(tmp_path: Path) -> None:
     paths = _ff(tmp_path, {10: "close(3) = 0\n", 11: "01:00:00 close(3) = 0\n"})
     with pytest.raises(TraceError, match="need -t/-tt/-ttt timestamps to be merged"):
+        parse_strace_files(paths)
+    paths = _ff(tmp_path, {10: "     0.000123 close(3) = 0\n"})  # -r: deltas, not a clock
+    with pytest.raises(TraceError, match="timestamps"):
         parse_strace_files(paths)
     with pytest.raises(TraceError, match=r"PREFIX\.<pid>"):
         parse_strace_files([str(tmp_path / "p.10"), str(tmp_path / "nopid")])
