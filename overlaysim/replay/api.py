@@ -158,7 +158,9 @@ def replay(trace: str | Sequence[str], config: ReplayConfig,
         trace=paths[0] if len(paths) == 1 else paths,
         trace_kind=src.kind,
         lines=src.line_count,
-        lowerdirs=list(config.lowerdirs) if not config.image else [f"{config.image} (layers)"],
+        lowerdirs=list(config.lowerdirs) if not config.image else [
+            f"{config.image} layer {len(session.lowers) - 1 - i}" for i in range(len(session.lowers))
+        ],
         options=session.options,
         mount_point=scope.mount_point,
         calls={"parsed": rep.replayed + sum(ignored.values()), "replayed": rep.replayed,

@@ -64,8 +64,9 @@ def _mount(fs: HostFS, lowers: list[str], options: str, mount_point: str,
     try:
         fs.mount("overlay", merged, "overlay", _data(lowers, upper, work, options))
     except OSError as e:
-        raise UsageError(f"the overlay cannot be mounted with these options: "
-                         f"{os.strerror(e.errno or 0)}: {options or '(none)'}") from None  # fmt: skip
+        why = e.strerror or os.strerror(e.errno or 0)
+        raise UsageError(f"the overlay cannot be mounted with these options "
+                         f"({options or 'none'}): {why}") from None  # fmt: skip
     except (NotImplementedError, ValueError) as e:
         raise UsageError(f"the overlay cannot be mounted: {e}") from None
     root = fs.fork()

@@ -176,3 +176,28 @@ def test_convert_writes_jsonl_that_replays_the_same(tmp_path: Path, lower: str) 
     b = invoke("replay", str(out), "--lowerdir", lower, "--json")
     ra, rb = json.loads(a.stdout), json.loads(b.stdout)
     assert ra["copy_ups"] == rb["copy_ups"] and ra["upper"] == rb["upper"]
+
+
+def test_lowers_from_an_image_archive(tmp_path: Path) -> None:
+    demo = tmp_path / "demo.tar"
+    with open(demo, "wb") as f:
+        write_demo_archive(f)
+    log = tmp_path / "t.log"
+    log.write_text('1 openat(AT_FDCWD, "/hello.sh", O_WRONLY|O_APPEND) = 3\n'
+                   '1 write(3, "echo more\\n", 10) = 10\n'
+                   '1 unlink("/bin") = 0\n'
+                   '1 openat(AT_FDCWD, "/nope", O_RDONLY) = -1 ENOENT (No such file or directory)\n')
+    r = invoke("replay", str(log), "--image", str(demo), "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["lowerdirs"] == [f"{demo} layer 1", f"{demo} layer 0"]
+    assert [(c["path"], c["layer"], c["bytes"]) for c in rep["copy_ups"]] == [
+        ("/hello.sh", "lower1", 42)]
+    assert [w["path"] for w in rep["whiteouts"]] == ["/bin"]
+    if os.geteuid() != 0:
+        pytest.skip("writing a whiteout (char 0/0) to the real disk needs root")
+    up = tmp_path / "up"
+    assert invoke("replay", str(log), "--image", str(demo), "--write-upper", str(up)).exit_code == 0
+    assert (up / "hello.sh").read_bytes().endswith(b"echo more\n")
+    st = os.lstat(up / "bin")
+    assert (st.st_mode & 0o170000, st.st_rdev) == (0o020000, 0)
