@@ -201,3 +201,25 @@ def test_lowers_from_an_image_archive(tmp_path: Path) -> None:
     assert (up / "hello.sh").read_bytes().endswith(b"echo more\n")
     st = os.lstat(up / "bin")
     assert (st.st_mode & 0o170000, st.st_rdev) == (0o020000, 0)
+
+
+def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from overlaysim.cli.replay import _progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake = Tty()
+    monkeypatch.setattr(sys, "stderr", fake)
+    with _progress(True) as bar:
+        assert bar is not None
+        bar(16384)
+        bar(32768)
+    assert "32,768 lines" in fake.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with _progress(True) as bar:
+        assert bar is None
