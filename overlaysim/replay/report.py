@@ -104,9 +104,10 @@ def _brief(op: dict[str, Any]) -> dict[str, Any]:
 
 
 def upper_stats(o: Any, upper: str, prefix: str) -> dict[str, Any]:
-    """Entries of the upper dir by kind, and its apparent size (regular files, once per inode)."""
+    """Entries of the upper dir by kind, its apparent size (regular files, once per inode) and
+    the bytes of data it really holds (metacopy files are sparse: their data is below)."""
     kinds: Counter[str] = Counter()
-    size = 0
+    size = data = 0
     seen: set[int] = set()
     stack = [upper]
     while stack:
@@ -130,14 +131,21 @@ def upper_stats(o: Any, upper: str, prefix: str) -> dict[str, Any]:
                 if s.st_ino not in seen:
                     seen.add(s.st_ino)
                     size += s.st_size
+                    try:
+                        o.getxattr(p, prefix + "metacopy", follow_symlinks=False)
+                        kinds["metacopy_files"] += 1  # sparse: its data stays in a lower
+                    except OSError:
+                        data += s.st_size
             elif fmt == st.S_IFLNK:
                 kinds["symlinks"] += 1
             else:
                 kinds["other"] += 1
-    out: dict[str, Any] = {"entries": sum(v for k, v in kinds.items() if k != "opaque_dirs")}
-    for k in ("files", "dirs", "symlinks", "whiteouts", "opaque_dirs", "other"):
+    counted = ("opaque_dirs", "metacopy_files")
+    out: dict[str, Any] = {"entries": sum(v for k, v in kinds.items() if k not in counted)}
+    for k in ("files", "dirs", "symlinks", "whiteouts", "opaque_dirs", "metacopy_files", "other"):
         out[k] = kinds.get(k, 0)
     out["bytes"] = size
+    out["data_bytes"] = data
     return out
 
 
@@ -194,7 +202,10 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
             lines.append(f"  line {row['line']}: {row['call']} -> {key[:-1]} {row['path']}"
                          f" ({row['reason']})")  # fmt: skip
     kinds = ", ".join(_n(up[k], k[:-1]) for k in ("files", "dirs", "symlinks", "whiteouts"))
-    lines.append(f"upper dir: {_n(up['entries'], 'entry')} ({kinds}), {fsize(up['bytes'])}")
+    meta = (f", {_n(up['metacopy_files'], 'metacopy file')} holding no data"
+            if up["metacopy_files"] else "")  # fmt: skip
+    lines.append(f"upper dir: {_n(up['entries'], 'entry')} ({kinds}{meta}), "
+                 f"{fsize(up['bytes'])}" + (f" ({fsize(up['data_bytes'])} of data)" if meta else ""))
     lines.append(f"docker commit layer: {fsize(rep['commit_layer_bytes'])} (uncompressed tar)")
     if rep["content_unknown"]:
         lines.append(f"content unknown (strace kept only part of the written bytes): "

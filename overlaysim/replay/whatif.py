@@ -23,6 +23,7 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("redirects made", ("redirects",)),
     ("upper entries", ("upper", "entries")),
     ("upper bytes", ("upper", "bytes")),
+    ("upper data bytes", ("upper", "data_bytes")),
     ("commit layer bytes", ("commit_layer_bytes",)),
     ("calls that differ", ("mismatch_count",)),
 ]
