@@ -5,7 +5,8 @@ to one master inode in ``work/work`` (so their nlink counts up), except those a 
 behind, which the upper filesystem makes itself (RENAME_WHITEOUT: nlink 1).
 ``mkdir`` over a whiteout makes an opaque directory; a plain ``mkdir`` does so only inside a
 merge dir when redirect_dir/index/metacopy/xino=on forbid offline lower changes. Renaming a
-lower or merged directory is EXDEV unless ``redirect_dir=on``.
+lower or merged directory is EXDEV unless ``redirect_dir=on``. A moved merge dir, and a moved
+or hard-linked metacopy file, get a ``redirect`` to where their lower part is.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from overlaysim.events import Event
 from overlaysim.overlay.copy_up import copy_up, set_impure
 from overlaysim.overlay.namei import is_whiteout, lower_positive, xattr
 from overlaysim.overlay.readdir import check_empty
-from overlaysim.overlay.xattrs import origin_ino
 from overlaysim.vfs.memfs import RENAME_EXCHANGE, RENAME_WHITEOUT
 from overlaysim.vfs.node import Node, fserr
 
@@ -95,6 +95,10 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
     ofs = d.ofs
     usrc = copy_up(src, "link")
     ud = copy_up(d, "link into a lower directory")
+    if src.is_metacopy_dentry():
+        # The new name must find the data too, wherever it is: an absolute redirect to the
+        # source's lower path (ovl_set_link_redirect).
+        set_redirect(src, False, src.merged_path(), "link of a metacopy file")
     _drop_whiteout(ud, name, ofs)
     ud.link(name, usrc)
     if _const_ino(src):  # ovl_link: origin-typed sources only (not lower hard links)
@@ -103,7 +107,7 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
     child.lowers = list(src.lowers)
     # The kernel drops the new dentry and looks it up afresh: its st_ino comes from the origin
     # on disk (none for special files under userxattr), not from the source's cached inode.
-    child.origin_ino = origin_ino(ofs, usrc)
+    child.origin_ino = child.origin_of(usrc)
     return child
 
 
@@ -117,8 +121,11 @@ def _clean_whiteouts(ud: Node, names: list[str]) -> None:
 
 def remove(d: OvlInode, name: str, child: OvlInode, *, is_dir: bool) -> None:
     ofs = d.ofs
-    cleanup = check_empty(child) if is_dir else []
     positive = lower_positive(ofs, d, name)
+    # ovl_do_remove: the overlay's emptiness check (upper whiteouts do not count) unless the
+    # dir is pure upper with nothing below its name; then the upper fs's rmdir refuses any entry
+    overlay_check = is_dir and (positive or not _pure_upper(child))
+    cleanup = check_empty(child) if overlay_check else []
     path = _child_path(d, name)
     if positive:
         ud = copy_up(d, "unlink inside a lower directory")
@@ -168,17 +175,26 @@ def _same_inode(a: OvlInode, b: OvlInode) -> bool:
     return a.upper is not None and a.upper is b.upper
 
 
-def _redirect_for(olddir: OvlInode, src: OvlInode, newdir: OvlInode) -> bytes | None:
-    """The redirect a moved lower/merged dir needs, or None if it already has one."""
-    ofs = src.ofs
-    if src.upper is not None and xattr(src.upper, ofs.prefix + "redirect") is not None:
-        return None
-    if olddir is newdir:
-        return src.name.encode("utf-8", "surrogateescape")
-    value = lower_path(src).encode("utf-8", "surrogateescape")
-    if len(value) > REDIRECT_MAX:
+def set_redirect(node: OvlInode, samedir: bool, path: str, why: str) -> None:
+    """ovl_set_redirect(): where a moved merge dir or metacopy file came from in the lowers.
+
+    Its name when it stays in its directory; an absolute path from the root otherwise, and
+    always for a file whose lower is a hard link (an upper link could be anywhere). A redirect
+    it has is kept unless an absolute one is needed and it is relative. An absolute redirect
+    longer than redirect_max (256) is EXDEV: user space then copies."""
+    ofs = node.ofs
+    upper = node.upper
+    assert upper is not None
+    current = xattr(upper, ofs.prefix + "redirect")
+    absolute = not samedir or (not node.is_dir() and node.lowers[0][1].stat().st_nlink > 1)
+    if current is not None and (not absolute or current.startswith(b"/")):
+        return
+    text = lower_path(node) if absolute else node.name
+    value = text.encode("utf-8", "surrogateescape")
+    if absolute and len(value) > REDIRECT_MAX:
         raise fserr(errno.EXDEV)
-    return value
+    upper.setxattr(ofs.prefix + "redirect", value, 0)
+    ofs.emit(Event("redirect", path, ofs.mount_path, why, {"redirect": text}))
 
 
 def rename(
@@ -192,15 +208,12 @@ def rename(
     if flags & RENAME_WHITEOUT:
         raise fserr(errno.EINVAL)
     movers = [(src, olddir, newdir)] + ([(tgt, newdir, olddir)] if exchange and tgt else [])
-    redirects: dict[int, bytes | None] = {}
-    for node, frm, to in movers:
-        if node.is_dir() and node.lowers:
-            if ofs.params.redirect_dir != "on":
-                ofs.emit(Event("exdev", node.merged_path(), ofs.mount_path,
-                               "rename of a lower or merged directory needs redirect_dir=on",
-                               {"to": _child_path(to, newname if node is src else name)}))  # fmt: skip
-                raise fserr(errno.EXDEV)
-            redirects[id(node)] = _redirect_for(frm, node, to)
+    for node, _frm, to in movers:
+        if node.is_dir() and node.lowers and ofs.params.redirect_dir != "on":
+            ofs.emit(Event("exdev", node.merged_path(), ofs.mount_path,
+                           "rename of a lower or merged directory needs redirect_dir=on",
+                           {"to": _child_path(to, newname if node is src else name)}))  # fmt: skip
+            raise fserr(errno.EXDEV)
     # A pure upper target (no lower, no origin) is left to the upper fs to find non-empty,
     # after the copy-ups and the source's redirect/opaque (ovl_rename's order).
     overlay_check = tgt is not None and not exchange and tgt.is_dir() and not _pure_upper(tgt)
@@ -213,9 +226,16 @@ def rename(
         copy_up(tgt, "rename")
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
-    for node, frm, to in movers:
-        _before_move(node, frm, to, newname if node is src else name,
-                     tgt if node is src else None, redirects.get(id(node)))  # fmt: skip
+    # What ovl_rename() writes before the real rename (so it stays if that fails): "impure"
+    # on a new parent of an origin-typed object, then redirects (or opaque).
+    samedir = olddir is newdir
+    for node, _frm, to in movers:
+        if not samedir and _const_ino(node):
+            assert to.upper is not None
+            set_impure(ofs.prefix, to.upper)
+    for node, _frm, to in movers:
+        _before_move(node, to, newname if node is src else name,
+                     tgt if node is src else None, samedir)  # fmt: skip
     needs_wh = not exchange and lower_positive(ofs, olddir, name)
     # "Switch whiteouts": onto an upper whiteout, the source is exchanged with it, so that
     # very whiteout (chr 0/0 or xattr form, shared nlink and all) now hides the old name.
@@ -253,22 +273,17 @@ def _pure_upper(d: OvlInode) -> bool:
     return not d.lowers and d.upper is not None and xattr(d.upper, d.ofs.prefix + "origin") is None
 
 
-def _before_move(node: OvlInode, frm: OvlInode, to: OvlInode, newname: str,
-                 replaced: OvlInode | None, redirect: bytes | None) -> None:  # fmt: skip
-    """What ovl_rename() writes before the real rename (so it stays if that fails)."""
+def _before_move(node: OvlInode, to: OvlInode, newname: str, replaced: OvlInode | None,
+                 samedir: bool) -> None:  # fmt: skip
+    """The redirect of a merge dir or metacopy file, or the opaque mark of an upper dir that
+    moves into a merge dir."""
     ofs = node.ofs
     upper = node.upper
     assert upper is not None and to.upper is not None
-    if frm is not to and _const_ino(node):
-        set_impure(ofs.prefix, to.upper)
-    if not node.is_dir():
-        return
     path = _child_path(to, newname)
-    if node.lowers:
-        if redirect is not None:
-            upper.setxattr(ofs.prefix + "redirect", redirect, 0)
-            ofs.emit(Event("redirect", path, ofs.mount_path, "rename of a lower directory",
-                           {"redirect": redirect.decode("utf-8", "surrogateescape")}))  # fmt: skip
-    elif to.lowers or (replaced is not None and replaced.lowers):
+    if node.lowers and (node.is_dir() or node.metacopy):  # ovl_type_merge_or_lower()
+        why = "rename of a lower directory" if node.is_dir() else "rename of a metacopy file"
+        set_redirect(node, samedir, path, why)
+    elif node.is_dir() and (to.lowers or (replaced is not None and replaced.lowers)):
         upper.setxattr(ofs.prefix + "opaque", b"y", 0)
         ofs.emit(Event("opaque", path, ofs.mount_path, "upper directory moved into a merge dir", {}))

@@ -3,6 +3,8 @@ from the topmost real inode, and whose st_ino/st_dev/nlink follow the kernel's r
 
 An open file keeps the overlay inode, not the real one, and reads through whatever is on top
 now: an fd opened read-only before a copy-up sees the copied-up data afterwards (section 3.7).
+A metacopy file (metadata copied up, data not yet) takes its attributes from the upper inode
+and its bytes and ``st_blocks`` from the lower file that holds the data ("lowerdata").
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ class OvlInode(Node):
         self.dead = False
         self.children: dict[str, OvlInode | None] = {}
         self.xwhiteouts = False  # the dentry flag: an opaque="x" lower dir met on lookup
-        self.origin_ino = xattrs.origin_ino(ofs, upper) if upper is not None else None
         self.ftype = (upper if upper is not None else lowers[0][1]).mode & _S_IFMT
+        self.origin_ino = self.origin_of(upper)
 
     # --- identity --------------------------------------------------------------------------
     @property
@@ -85,6 +87,38 @@ class OvlInode(Node):
         if self.upper is not None:
             return self.upper.ino
         return self.lowers[0][1].ino
+
+    def origin_of(self, upper: Node | None) -> int | None:
+        """st_ino of a copied-up object: its origin's. A metacopy file's lowers are found by
+        path, and (ovl_hash_bylower) give the number unless the lower is a hard link."""
+        if upper is None:
+            return None
+        if self.ftype == _S_IFREG and self.lowers and namei.has_metacopy(self.ofs, upper):
+            return self.lowers[0][1].ino if self.keeps_origin() else None
+        return xattrs.origin_ino(self.ofs, upper)
+
+    @property
+    def metacopy(self) -> bool:
+        """Copied up metadata only: the data still comes from the lower layers (no
+        OVL_UPPERDATA). Read from the upper inode, which all its names share."""
+        u = self.upper
+        # metacopy=off never makes one, and its lookup refuses (EPERM) those it meets
+        return (u is not None and self.ofs.params.metacopy and self.ftype == _S_IFREG
+                and bool(self.lowers) and namei.has_metacopy(self.ofs, u))  # fmt: skip
+
+    def is_metacopy_dentry(self) -> bool:
+        """ovl_is_metacopy_dentry(): the data is not in the inode attributes come from."""
+        if self.ftype != _S_IFREG:
+            return False
+        return self.metacopy if self.upper is not None else len(self.lowers) > 1
+
+    @property
+    def realdata(self) -> Node:
+        """ovl_path_realdata(): the upper inode once it has the data, else the lowest lower."""
+        u = self.upper
+        if u is not None and not self.metacopy:
+            return u
+        return self.lowers[-1][1] if self.ftype == _S_IFREG else self.real
 
     def keeps_origin(self) -> bool:
         """index=off: a lower file with several hard links gets no origin on copy-up."""
@@ -151,12 +185,16 @@ class OvlInode(Node):
         if ino is None:
             ino = real.ino
         dev = self.ofs.sb.dev if self.ofs.same_fs else self.ofs.st_dev(self)
-        if type(real) is MemInode:
+        lowers = self.lowers
+        metacopy = lowers and (u is not None or len(lowers) > 1) and self.is_metacopy_dentry()
+        if type(real) is MemInode and not metacopy:
             return _stat_result(real.stat_fields(ino, dev, 1 if merged else real.nlink))
         s = real.stat()
         fields = [*list(s)[:10], s.st_atime, s.st_mtime, s.st_ctime, s.st_atime_ns,
                   s.st_mtime_ns, s.st_ctime_ns, s.st_blksize, s.st_blocks, s.st_rdev]
         fields[1], fields[2], fields[3] = ino, dev, 1 if merged else s.st_nlink
+        if metacopy:  # ovl_getattr: a metacopy file's blocks are those of its data
+            fields[17] = lowers[-1][1].stat().st_blocks
         return _stat_result(fields)
 
     def readlink(self) -> str:
@@ -176,7 +214,8 @@ class OvlInode(Node):
             "truncate" if size is not None else "chmod" if mode is not None
             else "chown" if uid is not None or gid is not None else "utimes"
         )  # fmt: skip
-        upper = copy_up.copy_up(self, reason)
+        # a size change needs the data (ovl_copy_up_with_data); the rest may be metadata only
+        upper = copy_up.copy_up(self, reason, os.O_WRONLY if size is not None else 0)
         upper.setattr(mode=mode, uid=uid, gid=gid, size=size, atime=atime, mtime=mtime)
 
     def touch_atime(self) -> None:
@@ -225,7 +264,7 @@ class OvlInode(Node):
     # --- data ------------------------------------------------------------------------------
     def open_data(self, flags: int) -> OvlFile:
         if flags & _WRITE_FLAGS:
-            copy_up.copy_up(self, copy_up.open_reason(flags), bool(flags & os.O_TRUNC))
+            copy_up.copy_up(self, copy_up.open_reason(flags), flags)
         return OvlFile(self)
 
 
@@ -238,19 +277,20 @@ class OvlFile(FileData):
         self._ino = ino
 
     def _data(self) -> FileData:
-        return self._ino.real.open_data(os.O_RDONLY)
+        return self._ino.realdata.open_data(os.O_RDONLY)
 
     def read(self, pos: int, n: int) -> bytes:
         return self._data().read(pos, n)
 
     def write(self, pos: int, data: bytes) -> int:
-        return copy_up.copy_up(self._ino, "write").open_data(os.O_WRONLY).write(pos, data)
+        upper = copy_up.copy_up(self._ino, "write", os.O_WRONLY)
+        return upper.open_data(os.O_WRONLY).write(pos, data)
 
     def size(self) -> int:
         return self._data().size()
 
     def truncate(self, length: int) -> None:
-        copy_up.copy_up(self._ino, "truncate").open_data(os.O_WRONLY).truncate(length)
+        copy_up.copy_up(self._ino, "truncate", os.O_WRONLY).open_data(os.O_WRONLY).truncate(length)
 
     def seek_data(self, pos: int, hole: bool) -> int:
         return self._data().seek_data(pos, hole)

@@ -20,14 +20,16 @@ if TYPE_CHECKING:
 
 
 class Entry:
-    __slots__ = ("dtype", "ino", "is_upper", "is_whiteout", "name")
+    __slots__ = ("check_xwhiteout", "dtype", "ino", "is_upper", "is_whiteout", "name")
 
-    def __init__(self, name: str, dtype: int, ino: int, is_upper: bool, whiteout: bool) -> None:
+    def __init__(self, name: str, dtype: int, ino: int, is_upper: bool, whiteout: bool,
+                 check_xwhiteout: bool = False) -> None:  # fmt: skip
         self.name = name
         self.dtype = dtype
         self.ino = ino
         self.is_upper = is_upper
         self.is_whiteout = whiteout
+        self.check_xwhiteout = check_xwhiteout  # the kernel looks it up when listing
 
 
 def layer_dirs(d: OvlInode) -> list[tuple[Node, bool]]:
@@ -68,10 +70,11 @@ def merged_entries(d: OvlInode, *, check_single: bool = False, xwhiteouts: bool 
                     front.append(old)
                 continue
             wh = False
-            if dtype == DT_CHR or (hide_xwhiteouts and dtype == DT_REG):
+            check_x = hide_xwhiteouts and dtype == DT_REG
+            if dtype == DT_CHR or check_x:
                 child = real.lookup(name)
                 wh = child is not None and is_whiteout(ofs, child)
-            e = Entry(name, dtype, ino, is_upper, wh)
+            e = Entry(name, dtype, ino, is_upper, wh, check_x)
             seen[name] = e
             if idx == last:
                 front.append(e)
@@ -89,6 +92,7 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
     # comes from an origin, the kernel drops the now useless "impure" (ovl_cache_get_impure).
     origins = 0 if not merged and impure and d.ofs.same_fs else None
     out = []
+    failed = False  # the last entry the listing reached failed its lookup
     for e in merged_entries(d):
         if e.is_whiteout:
             continue
@@ -97,9 +101,19 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
             try:
                 child = d.lookup(e.name)
             except OSError:
-                child = None  # e.g. a redirect that nofollow refuses: dropped from the list
-                if merged:
+                # The kernel looks an entry up only to fix its d_ino (an upper entry of an
+                # impure merge dir) or to check for an xattr whiteout. There a failed lookup
+                # (a redirect nofollow refuses, a metacopy file without data) ends the getdents
+                # call; if entries came before it in that call ("." and ".." always do in the
+                # first) they are returned and the entry is skipped, else the error is.
+                # Measured on 6.18: one such entry is dropped, two in a row are EIO/EPERM.
+                # Elsewhere the entry is listed, and stat on it fails.
+                if (drop_stale and e.is_upper) or (merged and e.check_xwhiteout):
+                    if failed:
+                        raise
+                    failed = True
                     continue
+                child = None
             if child is not None:
                 ino = child.ino
                 if origins is not None and ino != child.real.ino:
@@ -108,28 +122,23 @@ def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
                 continue
             # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
         out.append((e.name, e.dtype, ino))
+        failed = False
     if origins == 0 and d.upper is not None and not d.ofs.sb.rdonly:
         d.upper.removexattr(d.ofs.prefix + "impure")
     return out
 
 
 def check_empty(d: OvlInode) -> list[str]:
-    """ovl_check_empty_dir(): ENOTEMPTY unless only upper whiteouts remain; returns those."""
+    """ovl_check_empty_dir(): ENOTEMPTY unless only whiteouts remain; returns the upper ones
+    (to be cleaned). The callers ask only where the kernel does: for a dir that is not pure
+    upper, or whose name exists below (rmdir); the upper fs's rmdir judges the others, and
+    refuses any entry, whiteouts included."""
     upper_whiteouts = []
-    layers = layer_dirs(d)
-    merged = len(layers) > 1
     # xattr whiteouts are only found by readdir's lookups, so here they are entries
-    for e in merged_entries(d, check_single=d.upper is None, xwhiteouts=False):
-        if e.is_whiteout and e.is_upper:
-            upper_whiteouts.append(e.name)
-            continue
+    for e in merged_entries(d, check_single=True, xwhiteouts=False):
         if e.is_whiteout:
+            if e.is_upper:
+                upper_whiteouts.append(e.name)
             continue  # whiteouts of a lower layer hide nothing that could make it non-empty
-        if not merged and e.is_upper and e.dtype == DT_CHR:
-            real = layers[0][0].lookup(e.name)
-            if real is not None and is_whiteout(d.ofs, real) and d.is_opaque():
-                upper_whiteouts.append(e.name)  # stray whiteouts of an opaque dir are cleaned
-                continue
         raise fserr(errno.ENOTEMPTY)
     return upper_whiteouts
-

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
 NOT_SIMULATED = {
     "index": "index=on (hard-link preservation through W/index)",
-    "metacopy": "metacopy=on (metadata-only copy-up)",
     "nfs_export": "nfs_export=on",
 }
 

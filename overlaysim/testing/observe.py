@@ -137,8 +137,13 @@ def snapshot(
             by_inode[(st.st_dev, st.st_ino)].append(rel)
         snap.inodes[rel] = (st.st_dev, st.st_ino)
         if e.type == "dir":
-            names = [o.fsdecode(n) for n in o.listdir(path)]
-            e = replace(e, listing=tuple(names if order else sorted(names)))
+            try:
+                names = [o.fsdecode(n) for n in o.listdir(path)]
+            except OSError as err:  # e.g. getdents failing on entries whose lookup fails
+                names = []
+                e = replace(e, listing=(f"<{errno.errorcode[err.errno or 0]}>",))
+            else:
+                e = replace(e, listing=tuple(names if order else sorted(names)))
             for name in names:
                 child = posixpath.join(rel, name) if rel else name
                 try:

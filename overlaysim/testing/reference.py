@@ -119,6 +119,10 @@ def _clean(dirs: list[_Mut]) -> None:
                 isinstance(child, L.Whiteout) and (child.form == "xattr" or not merged)
             ):
                 del d.entries[name]
+            elif isinstance(child, L.File) and any(x.startswith(_PRIVATE) for x in child.xattrs):
+                # a metacopy file's data is found below it, which a flat tree cannot show
+                xattrs = {k: v for k, v in child.xattrs.items() if not k.startswith(_PRIVATE)}
+                d.entries[name] = replace(child, xattrs=xattrs)
     for name in dict.fromkeys(n for d in dirs for n in d.entries):
         below: list[_Mut] = []
         for d in dirs:  # the directories a lookup of ``name`` merges

@@ -25,6 +25,7 @@ PROFILES: dict[str, tuple[str, bool]] = {
     "userxattr": ("userxattr", True),
     "ro multi-lower": ("", False),
     "volatile": ("volatile", True),
+    "metacopy=on": ("metacopy=on", True),
 }
 
 names = st.sampled_from(NAMES)
@@ -50,8 +51,21 @@ def files(draw: st.DrawFn, /) -> L.File:
                   mtime_ns=draw(st.sampled_from([None, 1_600_000_000_000_000_000])))  # fmt: skip
 
 
-def leaves(whiteouts: bool = True) -> st.SearchStrategy[L.Node]:
-    """Every non-directory kind, whiteouts (both forms) included if asked."""
+@st.composite
+def metacopy_files(draw: st.DrawFn, /) -> L.File:
+    """A file as a metacopy=on mount leaves it in its upper layer (``metacopy`` xattr, maybe
+    a ``redirect``): its data is looked up in the layers below."""
+    f = draw(files())
+    marks = {L.TRUSTED_PREFIX + "metacopy": b""}
+    redirect = draw(st.sampled_from([None, None, "a", "b", "/a", "/b/c", "/c/d/e"]))
+    if redirect is not None:
+        marks[L.TRUSTED_PREFIX + "redirect"] = redirect.encode()
+    return replace(f, xattrs={**f.xattrs, **marks})
+
+
+def leaves(whiteouts: bool = True, metacopy: bool = False) -> st.SearchStrategy[L.Node]:
+    """Every non-directory kind, whiteouts (both forms) included if asked, and metacopy
+    files (as left by a metacopy=on mount) if asked."""
     choices: list[st.SearchStrategy[Any]] = [
         files(), files(),
         st.builds(L.Symlink, _SYMLINK_TARGETS),
@@ -61,20 +75,28 @@ def leaves(whiteouts: bool = True) -> st.SearchStrategy[L.Node]:
     if whiteouts:
         choices += [st.just(L.Whiteout("chr")), st.just(L.Whiteout("chr")),
                     st.just(L.Whiteout("xattr"))]  # fmt: skip
+    if metacopy:
+        choices.append(metacopy_files())
     return st.one_of(*choices)
 
 
-def dirs(depth: int = 3, *, whiteouts: bool = True, opaque: bool = True) -> st.SearchStrategy[L.Dir]:
+def dirs(depth: int = 3, *, whiteouts: bool = True, opaque: bool = True,
+         metacopy: bool = False) -> st.SearchStrategy[L.Dir]:  # fmt: skip
     """Directories up to ``depth`` levels, with opaque markers ("y" or "x") if asked."""
-    child: st.SearchStrategy[Any] = leaves(whiteouts)
+    child: st.SearchStrategy[Any] = leaves(whiteouts, metacopy)
     if depth > 1:
-        child = st.one_of(leaves(whiteouts), dirs(depth - 1, whiteouts=whiteouts, opaque=opaque))
+        child = st.one_of(leaves(whiteouts, metacopy),
+                          dirs(depth - 1, whiteouts=whiteouts, opaque=opaque, metacopy=metacopy))  # fmt: skip
     return st.builds(
         L.Dir,
         entries=st.dictionaries(names, child, max_size=4),
         mode=st.sampled_from([0o755, 0o700, 0o1777]),
         xattrs=_xattrs,
-        opaque=st.sampled_from([None, None, None, "y", "x"] if opaque else [None]),
+        # With metacopy files, no opaque="x": readdir looks up regular files of such layers,
+        # and whether a failing lookup (a metacopy file without data) fails the listing
+        # depends on where the upper fs puts "." and ".." (ext4 hashes them, tmpfs not).
+        opaque=st.sampled_from(([None, None, None, "y", None if metacopy else "x"]) if opaque
+                               else [None]),
     )
 
 
@@ -88,9 +110,11 @@ def _insert(d: L.Dir, parts: list[str], name: str, node: L.Node) -> L.Dir:
 
 @st.composite
 def layers(draw: st.DrawFn, /, depth: int = 3, *, hardlinks: bool = True, whiteouts: bool = True,
-           opaque: bool = True) -> L.Dir:  # fmt: skip
-    """One layer; with ``hardlinks``, up to two extra names for files of the same layer."""
-    root = draw(dirs(depth, whiteouts=whiteouts, opaque=opaque).map(lambda d: replace(d, opaque=None)))
+           opaque: bool = True, metacopy: bool = False) -> L.Dir:  # fmt: skip
+    """One layer; with ``hardlinks``, up to two extra names for files of the same layer;
+    with ``metacopy``, files carrying the ``metacopy`` xattr (see :func:`metacopy_files`)."""
+    root = draw(dirs(depth, whiteouts=whiteouts, opaque=opaque, metacopy=metacopy)
+                .map(lambda d: replace(d, opaque=None)))  # fmt: skip
     if not hardlinks:
         return root
     tree = list(L.walk(root))
@@ -113,7 +137,10 @@ def layer_stacks(draw: st.DrawFn, /, min_lowers: int = 2, max_lowers: int = 4,
     """2-4 lower layers and an upper layer (``upper=None``: drawn; False: read-only)."""
     lowers = draw(st.lists(layers(**layer_kw), min_size=min_lowers, max_size=max_lowers))
     has_upper = draw(st.booleans()) if upper is None else upper
-    up = draw(layers(**layer_kw)) if has_upper else None
+    # Metacopy files only in lower layers: an upper one without data below fails its lookup,
+    # and whether listing its impure parent then fails depends on the upper fs's entry order
+    # (ext4 here, tmpfs order in the simulator). A remount puts real ones in the upper.
+    up = draw(layers(**{**layer_kw, "metacopy": False})) if has_upper else None
     return L.LayerStack(lowers=tuple(lowers), upper=up)
 
 
@@ -189,9 +216,12 @@ class Case:
 @st.composite
 def cases(draw: st.DrawFn, /, profile: str | None = None, *, min_ops: int = 20, max_ops: int = 40,
           kinds: frozenset[str] | None = None, **layer_kw: Any) -> Case:  # fmt: skip
-    """A case for one of :data:`PROFILES` (drawn when ``profile`` is None)."""
+    """A case for one of :data:`PROFILES` (drawn when ``profile`` is None). The layers of the
+    metacopy profile also hold metacopy files, as another metacopy=on mount leaves them."""
     name = profile if profile is not None else draw(st.sampled_from(sorted(PROFILES)))
     options, has_upper = PROFILES[name]
+    if "metacopy=on" in options.split(","):
+        layer_kw = {"metacopy": True, **layer_kw}
     stack = draw(layer_stacks(upper=has_upper, **layer_kw))
     ops = draw(op_sequences(min_ops, max_ops, kinds, stack_paths(stack)))
     return Case(stack, options, tuple(ops), name)

@@ -45,6 +45,10 @@ class Side:
     def umount(self) -> None:
         raise NotImplementedError
 
+    def mount_options(self) -> str:
+        """The options field of the overlay's /proc/self/mounts line, base dir as ``<B>``."""
+        raise NotImplementedError
+
     def p(self, rel: str) -> str:
         return f"{self.base}/{rel}" if rel else self.base
 
@@ -77,6 +81,12 @@ class KernelSide(Side):
 
     def umount(self) -> None:
         kumount(self.mnt)
+
+    def mount_options(self) -> str:
+        with open("/proc/self/mounts", encoding="utf-8") as f:
+            lines = [line.split() for line in f]
+        opts = [fields[3] for fields in lines if fields[1] == self.mnt]
+        return opts[-1].replace(self.base, "<B>")
 
 
 def _run_forked(uid: int, gid: int, fn: Callable[[Any], Any]) -> Any:
@@ -122,6 +132,10 @@ class SimSide(Side):
 
     def umount(self) -> None:
         self.fs.umount(self.mnt)
+
+    def mount_options(self) -> str:
+        opts = [m.options for m in self.fs.mounts() if m.target == self.mnt]
+        return opts[-1].replace(self.base, "<B>")
 
 
 class Rec:

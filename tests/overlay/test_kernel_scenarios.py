@@ -8,8 +8,11 @@ from functools import cache
 
 import pytest
 
+from tests.overlay import scenarios_metacopy
 from tests.overlay.oharness import Obs, Rec, SimSide, can_mount, kernel_side
 from tests.overlay.scenarios import SCENARIOS
+
+assert scenarios_metacopy.MC  # registers the metacopy scenarios in SCENARIOS
 
 
 @cache

@@ -284,6 +284,10 @@ CASES = [
     "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,redirect_dir=off", "lowerdir=l1,upperdir=u,workdir=w,userxattr,redirect_dir=follow",
     "lowerdir=l1,upperdir=u,workdir=w,userxattr,metacopy=on", "lowerdir=l1,upperdir=u,workdir=w,index=off,nfs_export=on",
     "lowerdir=l1,upperdir=u,workdir=w,nfs_export=on,metacopy=on", "nonexist=1,lowerdir=nonexist,metacopy=on,redirect_dir=off",
+    "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,redirect_dir=follow", "lowerdir=l1,upperdir=u,workdir=w,redirect_dir=nofollow,metacopy=on",
+    "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,userxattr", "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,nfs_export=on",
+    "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,redirect_dir=on", "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,metacopy=off",
+    "lowerdir=l1,upperdir=u,workdir=w,redirect_dir=off,metacopy=on,redirect_dir=on", "lowerdir=l1,upperdir=u,workdir=w,metacopy=on,verity=on",
     "lowerdir=nonexist,metacopy=on,redirect_dir=off,upperdir=u,workdir=w",  # ENOENT: paths resolve first
     # layer overlaps: ELOOP, EINVAL, allowed
     "lowerdir=l1,upperdir=u,workdir=u", "lowerdir=l1,upperdir=u,workdir=u/sub", "lowerdir=l1,upperdir=w/sub,workdir=w",

@@ -40,7 +40,7 @@ for src in snippets:
         pass
 """
 #: Profiles whose cases have an upper dir (the replay predicts one).
-PROFILES = ("default", "redirect_dir=on", "userxattr", "volatile")
+PROFILES = ("default", "redirect_dir=on", "userxattr", "volatile", "metacopy=on")
 
 
 def record(case: strategies.Case, base: str) -> tuple[str, str]:

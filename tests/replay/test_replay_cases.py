@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import pytest
 
-from overlaysim.errors import UsageError
 from overlaysim.replay import ReplayConfig, replay
 from overlaysim.replay.manifest import diff_manifests, manifest
 from tests.replay.cases import CASES, CASES_DIR, build_lowers
@@ -22,9 +20,7 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0,
     reason="the lowers hold char 0/0 whiteouts and trusted.overlay.* xattrs: root only",
 )
-#: Cases the engine cannot mount yet; their replay must refuse with a clear error.
-NOT_YET = {"metacopy": "metacopy"}
-REPLAYED = sorted(n for n in CASES if n not in NOT_YET)
+REPLAYED = sorted(CASES)
 
 
 def _replay(name: str, base: str) -> tuple[dict[str, object], object]:
@@ -55,9 +51,3 @@ def test_replay_predicts_the_kernels_upper_dir(name: str) -> None:
         assert rep["calls"]["replayed"] > 0
     finally:
         shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.mark.parametrize("name", sorted(NOT_YET))
-def test_options_not_simulated_yet_are_refused_clearly(name: str, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=NOT_YET[name]):
-        _replay(name, str(tmp_path / "b"))

@@ -1,6 +1,6 @@
 """The CI differential run: the simulator against the real kernel on generated sequences.
 
-500 sequences (100 per option profile) of 20-40 operations, deterministic, over stacks with
+600 sequences (100 per option profile) of 20-40 operations, deterministic, over stacks with
 every file type, hard links, both whiteout forms, opaque and xwhiteouts dirs. Each case is
 compared op by op (result, errno, bytes), at checkpoints (merged, upper, work), after umount,
 after a remount, and across the two round trips (the kernel's layers mounted by the

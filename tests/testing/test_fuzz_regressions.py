@@ -20,6 +20,7 @@ pytestmark = pytest.mark.kernel
 
 X = {"trusted.overlay.opaque": b"x"}
 XW = {"trusted.overlay.whiteout": b"y"}
+MC = {"trusted.overlay.metacopy": b""}
 
 CASES: dict[str, tuple[L.LayerStack, list[O.Op], str]] = {
     # A merge dir whose upper has no origin gets one at lookup; its upper parent turns impure.
@@ -81,6 +82,44 @@ CASES: dict[str, tuple[L.LayerStack, list[O.Op], str]] = {
     "rmdir_of_lower_dir_with_only_whiteouts": (
         L.LayerStack((L.Dir({"f": L.Dir({"c": L.Whiteout(), "d": L.Whiteout()})}),), L.Dir()),
         [O.Rmdir("f")], ""),
+    # rmdir of an upper dir that is not merged but hides a lower name (here a symlink) uses the
+    # overlay's emptiness check: its stray whiteouts are cleaned. With nothing below, the upper
+    # fs's rmdir refuses them (ENOTEMPTY). Found by the metacopy=on profile.
+    "rmdir_upper_dir_over_lower_name_cleans_stray_whiteouts": (
+        L.LayerStack((L.Dir({"a": L.File(), "f": L.Symlink("a")}), L.Dir()),
+                     L.Dir({"f": L.Dir({"a": L.Whiteout()}), "g": L.Dir({"a": L.Whiteout()})})),
+        [O.Rmdir("f"), O.Rmdir("g"), O.Listdir(".")], ""),
+    # A metacopy file with no data below fails its lookup (EIO), but a merge dir that is not
+    # impure lists it without looking it up (only impure dirs look upper entries up).
+    "metacopy_without_data_listed_in_pure_dir": (
+        L.LayerStack((L.Dir(), L.Dir()), L.Dir({"a": L.Whiteout(), "b": L.File(xattrs=MC)})),
+        [O.Listdir("."), O.Stat("b"), O.Chmod("b", 0o600)], "metacopy=on"),
+    # An absolute redirect is walked component by component: an opaque dir on the way ends
+    # the walk after its layer, a file or a whiteout on the way ends it there.
+    "absolute_redirect_walk_stops_at_opaque_file_whiteout": (
+        L.LayerStack((L.Dir({"p": L.Dir({"q": L.Dir({"x": L.File(b"1")})}, opaque="y"),
+                             "r": L.Dir({"q": L.Dir({"x": L.File(b"2")})}),
+                             "s": L.Dir({"q": L.Dir({"x": L.File(b"3")})})}),
+                      L.Dir({"p": L.Dir({"q": L.Dir({"y": L.File(b"4")})}), "r": L.File(b"f"),
+                             "s": L.Whiteout()}),
+                      L.Dir({"r": L.Dir({"q": L.Dir({"z": L.File(b"5")})}),
+                             "s": L.Dir({"q": L.Dir({"z": L.File(b"6")})})})),
+                     L.Dir()),
+        [O.Rename("p/q", "pq"), O.Rename("r/q", "rq"), O.Rename("s/q", "sq"), O.Listdir("pq"),
+         O.Listdir("rq"), O.Listdir("sq")], "redirect_dir=on"),
+    # A moved merge dir with a relative redirect gets an absolute one when it changes parent.
+    "relative_dir_redirect_made_absolute": (
+        L.LayerStack((L.Dir({"p": L.Dir({"q": L.Dir({"x": L.File()})}), "t": L.Dir()}),),
+                     L.Dir()),
+        [O.Rename("p/q", "p/q2"), O.Rename("p/q2", "t/q3"), O.Listdir("t/q3")], "redirect_dir=on"),
+    # Rename and link of a metacopy file: relative and absolute redirects, the data found
+    # again after a remount.
+    "metacopy_rename_and_link_redirects": (
+        L.LayerStack((L.Dir({"a": L.File(b"a"), "b": L.File(b"b"), "d": L.Dir({"c": L.File(b"c")}),
+                             "h": L.File(b"h"), "i": L.HardLink("h")}), L.Dir()),
+                     L.Dir()),
+        [O.Rename("a", "a2"), O.Rename("a2", "d/a3"), O.Link("b", "d/b2"), O.Rename("d/c", "c2"),
+         O.Rename("h", "h2"), O.Write("d/b2", b"x", True), O.Open("c2", 0, read=16)], "metacopy=on"),
 }
 
 
