@@ -95,13 +95,16 @@ def _progress(enabled: bool) -> Iterator[Any]:
               default=MAX_FILE_BYTES, show_default=True, metavar="BYTES",
               help="Stop with an error when a call would make a file larger (data is kept "
               "in memory).")
+@click.option("--max-rows", "max_rows", type=click.IntRange(min=0), default=None,
+              metavar="N", help="Rows kept per kind of engine decision in the report "
+              "(default 1000; counts and byte totals are always exact).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(trace: Sequence[str], lowerdir: str | None, upperdir: str | None, image: str | None,
             image_ref: str | None, options: str, mount_point: str, cwd: str | None,
             user: str | None, exclude: Sequence[str], write_upper: str | None,
             report_path: str | None, container: str | None, world: str,
-            what_if: Sequence[str], max_file_size: int, as_json: bool,
+            what_if: Sequence[str], max_file_size: int, max_rows: int | None, as_json: bool,
             quiet: bool) -> None:  # fmt: skip
     """Replay TRACE (one log, or the per-pid files of strace -ff) and predict the upper dir.
 
@@ -113,7 +116,7 @@ def run_cmd(trace: Sequence[str], lowerdir: str | None, upperdir: str | None, im
         lowerdirs=[x for x in (lowerdir or "").split(":") if x], upperdir=upperdir, image=image,
         image_ref=image_ref, options=options, mount_point=mount_point, cwd=cwd, uid=uid,
         gid=gid, exclude=tuple(exclude) if exclude else ("/proc", "/sys", "/dev"),
-        max_file_bytes=max_file_size,
+        max_file_bytes=max_file_size, max_rows=max_rows,
     )  # fmt: skip
     if container:
         if lowerdir or upperdir or image or what_if:

@@ -39,6 +39,7 @@ class ReplayConfig:
     gid: int = 0
     exclude: tuple[str, ...] = ("/proc", "/sys", "/dev")
     max_file_bytes: int = MAX_FILE_BYTES
+    max_rows: int | None = None  # rows kept per kind of event in the report (None: 1000)
 
     def scope(self) -> Scope:
         mp = normalize(self.mount_point)
@@ -127,10 +128,10 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def run(ops: Iterable[Op], session: Session, scope: Scope,
-        max_file_bytes: int = MAX_FILE_BYTES) -> tuple[Replayer, ReportBuilder]:  # fmt: skip
+def run(ops: Iterable[Op], session: Session, scope: Scope, max_file_bytes: int = MAX_FILE_BYTES,
+        max_rows: int | None = None) -> tuple[Replayer, ReportBuilder]:  # fmt: skip
     """Apply ``ops`` to ``session``; the engine's decisions go to the returned report builder."""
-    builder = ReportBuilder(session.merged, scope.mount_point)
+    builder = ReportBuilder(session.merged, scope.mount_point, max_rows)
     rep = Replayer(session, scope, builder, max_file_bytes)
     for op in ops:
         rep.apply(op)
@@ -148,7 +149,7 @@ def replay(trace: str | Sequence[str], config: ReplayConfig,
     if session is None:
         session = config.session()
     try:
-        rep, builder = run(src.ops(), session, scope, config.max_file_bytes)
+        rep, builder = run(src.ops(), session, scope, config.max_file_bytes, config.max_rows)
     except RecursionError:
         raise TraceError(f"{paths[0]}: nesting too deep to parse") from None
     o = session.fs.os

@@ -15,6 +15,9 @@ REPORT_FORMAT = "overlaysim-replay-report"
 REPORT_VERSION = 1
 #: Differences kept in full; beyond this only the count grows (memory stays flat).
 MAX_MISMATCHES = 1000
+#: Rows kept per kind of engine decision (``--max-rows``); ``counts`` and the byte totals stay
+#: exact beyond, so memory does not grow with the trace.
+MAX_ROWS = 1000
 _EVENT_KEYS = {"copy_up": "copy_ups", "whiteout": "whiteouts", "opaque": "opaque_dirs",
                "redirect": "redirects", "origin": "origin_fixes", "exdev": "exdev"}  # fmt: skip
 
@@ -22,10 +25,14 @@ _EVENT_KEYS = {"copy_up": "copy_ups", "whiteout": "whiteouts", "opaque": "opaque
 class ReportBuilder:
     """Collects one replay's findings; paths are shown as the traced programs saw them."""
 
-    def __init__(self, merged: str = "/", mount_point: str = "/") -> None:
+    def __init__(self, merged: str = "/", mount_point: str = "/",
+                 max_rows: int | None = None) -> None:  # fmt: skip
+        self.max_rows = MAX_ROWS if max_rows is None else max_rows
         self._merged = merged.rstrip("/")
         self._mp = mount_point.rstrip("/")
         self.events: dict[str, list[dict[str, Any]]] = {k: [] for k in _EVENT_KEYS.values()}
+        self.counts: dict[str, int] = dict.fromkeys(_EVENT_KEYS.values(), 0)
+        self.copy_bytes = self.copy_data_bytes = 0
         self.mismatches: list[dict[str, Any]] = []
         self.mismatch_count = 0
         self._unknown: set[str] = set()
@@ -48,9 +55,13 @@ class ReportBuilder:
             row["bytes"] = int(ev.detail.get("bytes", 0))
             row["metadata_only"] = bool(ev.detail.get("metadata_only", False))
             row["data_bytes"] = 0 if row["metadata_only"] else row["bytes"]
+            self.copy_bytes += row["bytes"]
+            self.copy_data_bytes += row["data_bytes"]
         elif ev.kind == "redirect":
             row.update({k: v for k, v in ev.detail.items() if isinstance(v, str | int)})
-        self.events[key].append(row)
+        self.counts[key] += 1
+        if len(self.events[key]) < self.max_rows:
+            self.events[key].append(row)
 
     def mismatch(self, op: dict[str, Any], program: str, recorded: str, simulated: str) -> None:
         self.mismatch_count += 1
@@ -86,10 +97,11 @@ class ReportBuilder:
 
     # --- the finished report ------------------------------------------------------------------
     def build(self, **facts: Any) -> dict[str, Any]:
-        copy_ups = self.events["copy_ups"]
         out: dict[str, Any] = {"format": REPORT_FORMAT, "version": REPORT_VERSION, **facts}
-        out["copy_up_bytes"] = sum(r["bytes"] for r in copy_ups)
-        out["copy_up_data_bytes"] = sum(r["data_bytes"] for r in copy_ups)
+        out["copy_up_bytes"] = self.copy_bytes
+        out["copy_up_data_bytes"] = self.copy_data_bytes
+        out["counts"] = dict(self.counts)
+        out["rows_kept_per_kind"] = self.max_rows
         out.update(self.events)
         out["mismatch_count"] = self.mismatch_count
         out["mismatches"] = self.mismatches
@@ -187,16 +199,18 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
         f"{calls['replayed']} replayed, {calls['ignored_total']} ignored)",
         f"overlay: {rep['mount_point']} over {len(rep['lowerdirs'])} lower(s)"
         + (f", options {rep['options']}" if rep["options"] else ""),
-        f"copy-ups: {len(rep['copy_ups'])} ({fsize(rep['copy_up_data_bytes'])} of data copied)",
+        f"copy-ups: {rep['counts']['copy_ups']} ({fsize(rep['copy_up_data_bytes'])} of data "
+        "copied)",
     ]
     for row in rep["copy_ups"][:20]:
         what = "metadata only" if row["metadata_only"] else fsize(row["bytes"])
         lines.append(f"  line {row['line']}: {row['program'] or '?'}[{row['pid']}] "
                      f"{row['call']} -> copy-up {row['path']} ({row['type']}, {what})")  # fmt: skip
-    if len(rep["copy_ups"]) > 20:
-        lines.append(f"  ... {len(rep['copy_ups']) - 20} more in the JSON report")
-    lines.append(f"whiteouts: {len(rep['whiteouts'])}, opaque dirs: {len(rep['opaque_dirs'])}, "
-                 f"redirects: {len(rep['redirects'])}")  # fmt: skip
+    counts = rep["counts"]
+    if counts["copy_ups"] > 20:
+        lines.append(f"  ... {counts['copy_ups'] - 20} more in the JSON report")
+    lines.append(f"whiteouts: {counts['whiteouts']}, opaque dirs: {counts['opaque_dirs']}, "
+                 f"redirects: {counts['redirects']}")  # fmt: skip
     for key in ("whiteouts", "opaque_dirs", "redirects"):
         for row in rep[key][:10]:
             lines.append(f"  line {row['line']}: {row['call']} -> {key[:-1]} {row['path']}"

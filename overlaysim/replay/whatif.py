@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 #: (label, how to read it from a report) for the side-by-side table.
 ROWS: list[tuple[str, tuple[str, ...]]] = [
-    ("copy-ups", ("copy_ups",)),
+    ("copy-ups", ("counts", "copy_ups")),
     ("copy-up data bytes", ("copy_up_data_bytes",)),
-    ("whiteouts made", ("whiteouts",)),
-    ("opaque dirs made", ("opaque_dirs",)),
-    ("redirects made", ("redirects",)),
+    ("whiteouts made", ("counts", "whiteouts")),
+    ("opaque dirs made", ("counts", "opaque_dirs")),
+    ("redirects made", ("counts", "redirects")),
     ("upper entries", ("upper", "entries")),
     ("upper bytes", ("upper", "bytes")),
     ("upper data bytes", ("upper", "data_bytes")),

@@ -218,3 +218,30 @@ def test_schema_file_is_the_formats_schema() -> None:
     schema = json.loads(text)
     assert schema == json.loads(json.dumps(json_schema()))
     assert {v["properties"]["op"]["const"] for v in schema["oneOf"]} == set(OPS)
+
+
+def test_report_rows_are_capped_but_counts_and_bytes_exact(lower: Path) -> None:
+    from overlaysim.replay.report import ReportBuilder
+
+    ops: list[dict[str, Any]] = []
+    for i in range(5):
+        ops += [{"op": "open", "path": "/g", "flags": W | os.O_APPEND, "ret": 3},
+                {"op": "close", "fd": 3, "ret": 0},
+                {"op": "rename", "oldpath": "/g", "newpath": f"/g{i}", "ret": 0},
+                {"op": "rename", "oldpath": f"/g{i}", "newpath": "/g", "ret": 0}]  # fmt: skip
+    cfg = ReplayConfig(lowerdirs=[str(lower)])
+    session = cfg.session()
+    for n, op in enumerate(ops, 1):
+        op.update(line=n, pid=1)
+    builder = ReportBuilder(session.merged, "/", max_rows=3)
+    from overlaysim.replay.executor import Replayer
+
+    replayer = Replayer(session, cfg.scope(), builder)
+    for op in ops:
+        replayer.apply(op)
+    replayer.finish()
+    rep = builder.build()
+    assert rep["rows_kept_per_kind"] == 3
+    assert rep["counts"]["copy_ups"] == 1 and len(rep["copy_ups"]) == 1
+    assert rep["copy_up_bytes"] == 2
+    assert rep["counts"]["whiteouts"] == 5 and len(rep["whiteouts"]) == 3
