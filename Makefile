@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint fuzz clean
+.PHONY: demo test bench lint fuzz clean sysdeps
+
+# System tools that tests use as judges; installed when missing and we are root (apt),
+# otherwise their tests skip with a reason.
+SYSTOOLS := strace
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +19,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/overlaysim tour
 
-test: $(STAMP)
+sysdeps:
+	@for t in $(SYSTOOLS); do \
+	  command -v $$t >/dev/null 2>&1 && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$t) \
+	      || echo "could not install $$t: its tests will skip"; \
+	  else echo "$$t is missing (not root or no apt-get): its tests will skip"; fi; \
+	done
+
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)

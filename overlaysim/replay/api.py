@@ -9,7 +9,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from overlaysim.errors import TraceError, UsageError
 from overlaysim.replay.executor import MAX_FILE_BYTES, Replayer
@@ -17,9 +17,7 @@ from overlaysim.replay.format import Op, read_jsonl
 from overlaysim.replay.procs import Scope, normalize
 from overlaysim.replay.report import ReportBuilder, commit_layer_bytes, upper_stats
 from overlaysim.replay.session import Session, from_dirs, from_image
-
-if TYPE_CHECKING:
-    from overlaysim.replay.strace import StraceParser
+from overlaysim.replay.strace import StraceParser, open_trace_text, parse_strace_files
 
 Progress = Callable[[int], None]
 
@@ -96,8 +94,6 @@ class TraceSource:
             prog(n)
 
     def ops(self) -> Iterator[Op]:
-        from overlaysim.replay.strace import StraceParser, open_trace_text, parse_strace_files
-
         if len(self.paths) > 1:
             self.parser, it = parse_strace_files(self.paths)
             self.kind = "strace -ff"

@@ -10,6 +10,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from overlaysim.errors import UsageError
+from overlaysim.replay.manifest import manifest
 
 if TYPE_CHECKING:
     from overlaysim.replay.api import ReplayConfig, ReplayResult
@@ -73,8 +74,6 @@ def compare_runs(base: ReplayResult, others: list[tuple[str, ReplayResult]]) -> 
 
 
 def _upper(r: ReplayResult) -> dict[str, Any]:
-    from overlaysim.replay.manifest import manifest
-
     return manifest(r.session.fs.os, r.session.upper)
 
 
