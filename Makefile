@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint fuzz clean sysdeps
 
-# System tools that tests use as judges; installed when missing and we are root (apt),
-# otherwise their tests skip with a reason.
-SYSTOOLS := strace
+# System tools that tests use as judges (command:Debian package); installed when missing and
+# we are root (apt), otherwise their tests skip with a reason.
+SYSTOOLS := strace:strace getfattr:attr tree:tree
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,13 +20,15 @@ demo: $(STAMP)
 	$(BIN)/overlaysim tour
 
 sysdeps:
-	@for t in $(SYSTOOLS); do \
-	  command -v $$t >/dev/null 2>&1 && continue; \
+	@missing=""; for t in $(SYSTOOLS); do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$t) \
-	      || echo "could not install $$t: its tests will skip"; \
-	  else echo "$$t is missing (not root or no apt-get): its tests will skip"; fi; \
-	done
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	      || echo "could not install$$missing: their tests will skip"; \
+	  else echo "missing:$$missing (not root or no apt-get): their tests will skip"; fi; \
+	fi
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -11,6 +11,7 @@ from typing import Any
 from overlaysim.events import EventLog
 from overlaysim.vfs import devices
 from overlaysim.vfs.cred import ROOT, Cred
+from overlaysim.vfs.fstypes import get_fs_type, register_filesystem
 from overlaysim.vfs.memfs import new_tmpfs
 from overlaysim.vfs.mount import Mount, MountEntry, MountTable
 from overlaysim.vfs.node import fserr
@@ -40,14 +41,15 @@ class Process:
         return open_file(self.os, path, mode, buffering, encoding, errors, newline)
 
     def mount(self, source: str, target: Any, fstype: str, data: str = "") -> None:
-        """mount(2): ``fstype`` is "tmpfs" or "overlay"; ``data`` the option string."""
+        """mount(2): ``fstype`` is a registered type ("tmpfs", "overlay"); ``data`` the
+        option string. An unknown type is ``ENODEV``."""
         if self.task.cred.uid != 0:
             raise named(fserr(errno.EPERM), target)
         try:
             mnt, node = self.os._resolve(target)
             if node.mode & 0o170000 != st.S_IFDIR:
                 raise fserr(errno.ENOTDIR)
-            new = self.fs._make_mount(self, source, target, fstype, data or "")
+            new = get_fs_type(fstype)(self, source, data or "", os.fsdecode(target))
             new.data = data or ""
         except OSError as e:
             raise named(e, target) from None
@@ -121,44 +123,6 @@ class HostFS(Process):
         self.processes.append(task)
         return Process(self, task)
 
-    # --- mounting -------------------------------------------------------------------------
-    def _make_mount(
-        self, proc: Process, source: str, target: Any, fstype: str, data: str
-    ) -> Mount:
-        if fstype == "tmpfs":
-            return self._make_tmpfs(source, data)
-        if fstype == "overlay":
-            from overlaysim.overlay.super import mount_overlay
-
-            return mount_overlay(proc, source, data, os.fsdecode(target))
-        raise fserr(errno.ENODEV)
-
-    def _make_tmpfs(self, source: str, data: str) -> Mount:
-        mode, uid, gid, ro = 0o1777, 0, 0, False
-        for opt in filter(None, data.split(",")):
-            key, _, val = opt.partition("=")
-            try:
-                if key == "mode":
-                    mode = int(val, 8) & 0o7777
-                elif key == "uid":
-                    uid = int(val)
-                elif key == "gid":
-                    gid = int(val)
-                elif key in ("ro", "rw"):
-                    ro = key == "ro"
-                elif key not in ("size", "nr_inodes", "nr_blocks", "huge", "noswap", "relatime",
-                                 "nosuid", "nodev", "noexec", "inode64"):  # fmt: skip
-                    raise fserr(errno.EINVAL)
-            except ValueError:
-                raise fserr(errno.EINVAL) from None
-        sb = SuperBlock("tmpfs", self.clock)
-        root = new_tmpfs(sb, mode, uid, gid)
-        opts = f"{'ro' if ro else 'rw'},relatime" + ("" if mode == 0o1777 else f",mode={mode:o}")
-        opts += ",inode64"
-        mnt = Mount(root, source, "tmpfs", opts, None, None)
-        mnt.rdonly = ro
-        return mnt
-
     def _busy(self, mnt: Mount) -> bool:
         for task in self.processes:
             if task.cwd[0] is mnt or any(f.mnt is mnt for f in task.fds.values()):
@@ -177,3 +141,35 @@ class HostFS(Process):
         from overlaysim.vfs.hosttree import export_tree
 
         return export_tree(self, src, os.fspath(real_dir), **kw)
+
+
+def mount_tmpfs(proc: Process, source: str, data: str, target: str) -> Mount:
+    """A new tmpfs (mm/shmem.c): ``mode``, ``uid``, ``gid``, ``ro``; size limits are accepted
+    and not enforced; any other option is ``EINVAL``."""
+    mode, uid, gid, ro = 0o1777, 0, 0, False
+    for opt in filter(None, data.split(",")):
+        key, _, val = opt.partition("=")
+        try:
+            if key == "mode":
+                mode = int(val, 8) & 0o7777
+            elif key == "uid":
+                uid = int(val)
+            elif key == "gid":
+                gid = int(val)
+            elif key in ("ro", "rw"):
+                ro = key == "ro"
+            elif key not in ("size", "nr_inodes", "nr_blocks", "huge", "noswap", "relatime",
+                             "nosuid", "nodev", "noexec", "inode64"):  # fmt: skip
+                raise fserr(errno.EINVAL)
+        except ValueError:
+            raise fserr(errno.EINVAL) from None
+    sb = SuperBlock("tmpfs", proc.fs.clock)
+    root = new_tmpfs(sb, mode, uid, gid)
+    opts = f"{'ro' if ro else 'rw'},relatime" + ("" if mode == 0o1777 else f",mode={mode:o}")
+    opts += ",inode64"
+    mnt = Mount(root, source, "tmpfs", opts, None, None)
+    mnt.rdonly = ro
+    return mnt
+
+
+register_filesystem("tmpfs", mount_tmpfs)
