@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # System tools that tests use as judges (command:Debian package); installed when missing and
 # we are root (apt), otherwise their tests skip with a reason.
-SYSTOOLS := strace:strace getfattr:attr tree:tree
+SYSTOOLS := strace:strace getfattr:attr tree:tree fuse-overlayfs:fuse-overlayfs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,8 +36,9 @@ test: $(STAMP) sysdeps
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/results.md
 
+# The long campaign: all profiles, resumable (run it again to continue), reports in fuzz-out/.
 fuzz: $(STAMP)
-	$(BIN)/python -m overlaysim.testing.fuzz --sequences 20000 --seed 20261128 --jobs 2
+	$(BIN)/overlaysim fuzz --sequences 100000 --seed 20261128 --jobs 2 --out fuzz-out
 
 lint: $(STAMP)
 	$(BIN)/ruff check overlaysim tests benchmarks

@@ -10,7 +10,7 @@ import time
 
 from benchmarks.common import Row
 
-MODULES = ["bench_hostfs", "bench_overlay", "bench_image", "bench_replay"]
+MODULES = ["bench_hostfs", "bench_overlay", "bench_image", "bench_replay", "bench_scale", "bench_fuzz"]
 
 
 def fmt(rows: list[Row]) -> str:

@@ -74,6 +74,10 @@ class UsageError(OverlaySimError):
     """A request that makes no sense (unknown container, bad argument combination)."""
 
 
+class TargetError(UsageError):
+    """A fuzz target (``--against``) is unknown, unusable here, or broke its protocol."""
+
+
 # --- docker / runc / skopeo commands ------------------------------------------------------------
 class DaemonError(UsageError):
     """The simulated Docker daemon refused a request; the text is the daemon's own message."""

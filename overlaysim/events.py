@@ -19,6 +19,16 @@ class Event:
     reason: str = ""  # why: "open(O_WRONLY)", "chmod", "rename of a lower directory"...
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(self, kind: str, path: str, mount: str = "", reason: str = "",
+                 detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """The dataclass's own, without its per-field overhead: copy-up emits one each time."""
+        init = object.__setattr__
+        init(self, "kind", kind)
+        init(self, "path", path)
+        init(self, "mount", mount)
+        init(self, "reason", reason)
+        init(self, "detail", {} if detail is None else detail)
+
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self.detail.items())
         why = f" ({self.reason})" if self.reason else ""

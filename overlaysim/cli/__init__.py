@@ -67,6 +67,9 @@ def _register() -> None:
     from overlaysim.cli import replay
 
     main.add_command(replay.replay_group)
+    from overlaysim.cli import fuzz
+
+    main.add_command(fuzz.fuzz)
 
 
 _register()

@@ -191,7 +191,10 @@ def _import(
     with _opened(source, lenient) as (arch, src):
         im = _pick(arch, ref, platform)
         fs = HostFS()
-        res = import_image(fs.os, src, im, "/image", how=how, strict=not lenient)
+        # no command here re-assembles a layer: skip the tar-split (a copy of every header)
+        res = import_image(
+            fs.os, src, im, "/image", how=how, strict=not lenient, keep_tarsplit=False
+        )
         res.findings.extend(arch.findings)
         return fs, res
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from overlaysim.image.entry import Entry
 from overlaysim.image.findings import Findings
-from overlaysim.image.layer import LayerPlan
+from overlaysim.image.layer import LayerPlan, paused_gc
 from overlaysim.image.resolve import NotADir, Resolver, rmtree
 
 Mode = Literal["native", "flat"]
@@ -80,6 +80,8 @@ class Applier:
         # (uid, gid) a file created in that directory gets (learnt from the first one; it
         # depends on our credentials and the directory's gid and setgid bit only)
         self._new_owner: tuple[int, int] | None = None
+        # one int object per distinct timestamp: inodes keep them, 40 bytes each otherwise
+        self._times: dict[int, int] = {}
 
     # --- helpers ------------------------------------------------------------------------------
     def _dir(self, d: str) -> int:
@@ -147,7 +149,8 @@ class Applier:
     # --- main ---------------------------------------------------------------------------------
     def apply(self, plan: LayerPlan) -> ApplyResult:
         try:
-            return self._apply(plan)
+            with paused_gc():
+                return self._apply(plan)
         finally:
             self._close_dir()
 
@@ -157,6 +160,7 @@ class Applier:
         unpacked: set[str] = set()
         if self._known is None and not self.o.listdir(self.root):
             self._known = {}
+        flat = self.mode == "flat"
         for e in plan.entries:
             if e.kind == "opaque":
                 self._opaque(plan, e, unpacked, result)
@@ -185,7 +189,7 @@ class Applier:
                     self._file(plan, e, self._dir(d), base)
                     made = True
                 else:
-                    made = self._create(plan, e, d, base, isdir is not None and e.kind == "dir")
+                    made = self._create(plan, e, d, base, isdir is True and e.kind == "dir")
             except OSError as exc:
                 if exc.filename in (base, None):  # name the whole path, as os calls on it would
                     raise OSError(exc.errno, exc.strerror, final) from None
@@ -194,7 +198,8 @@ class Applier:
                 continue
             if self._known is not None:
                 self._known[final] = e.kind == "dir"
-            unpacked.add(final)
+            if flat:  # only an opaque marker of the flat mode asks what this layer wrote
+                unpacked.add(final)
             result.written += 1
             if e.kind == "dir":
                 dirs.append((final, e))
@@ -335,7 +340,11 @@ class Applier:
             # a new file already has its mode when umask and set-id bits do not get in the way
             if e.mode & 0o7000 or e.mode & self._umask:
                 o.chmod(fd, e.mode)
-            o.utime(fd, ns=(e.atime_ns, e.mtime_ns))
+            times = self._times
+            if len(times) > 4096:  # a layer of distinct times: keep the table small
+                times.clear()
+            a, m = e.atime_ns, e.mtime_ns
+            o.utime(fd, ns=(times.setdefault(a, a), times.setdefault(m, m)))
         finally:
             o.close(fd)
 

@@ -44,7 +44,7 @@ OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One normalised layer entry. ``path`` is relative to the layer root ('' is the root)."""
 
@@ -130,7 +130,12 @@ def classify_plain(ctx: Ctx, h: tr.TarHeader, data: bytes) -> Entry | None:
         or (data and kind != "file")
     ):
         return None
-    rel = name[:-1] if name[-1] == "/" else name
+    if name[-1] == "/":
+        if kind != "dir":
+            return None  # a file named like a directory: the general path decides
+        rel = name[:-1]
+    else:
+        rel = name
     lim = ctx.lim
     if not (len(rel) <= lim.max_name_bytes and rel.isascii() and rel.count("/") < lim.max_depth):
         return None
@@ -201,6 +206,16 @@ def classify_general(
             ctx.note("dotdot-name", f"'..' inside a name, read as {rel!r}", name, "info")
     nm.check_lengths(rel, ctx.lim, ctx.what, name)
     parent, _, base = rel.rpartition("/")  # nm.split, inlined (once per entry)
+    if rel and name[-1] == "/" and h.typeflag != tr.DIR:
+        # Go keeps the type; Docker and containerd drop the slash and create the file,
+        # GNU tar and Python's tarfile open "f/" and fail: one name, two readings
+        ctx.reject(
+            BadName(f"{ctx.what}: non-directory entry {name!r} has a name ending in '/'"),
+            "slash-non-dir",
+            name,
+        )
+    if nm.WH_PREFIX in parent and _below_whiteout_name(ctx, h, rel, parent, data, plnk):
+        return None
     if base.startswith(nm.WH_PREFIX):
         common = _Common(name, h.index, h.uid, h.gid)
         return _whiteout(ctx, h, rel, parent, base, data, plnk, common)
@@ -226,9 +241,15 @@ def classify_general(
             return None
     if rel == "":
         if kind != "dir":
+            # Docker and containerd skip it (the name cleans to '.'); GNU tar and Python's
+            # tarfile try to write the extraction root itself
             ctx.reject(
-                BadName(f"{ctx.what}: the root entry {name!r} is not a directory"),
-                "root-not-dir",
+                BadName(
+                    f"{ctx.what}: the root entry {name!r} is not a directory"
+                    if name
+                    else f"{ctx.what}: a {kind} entry has an empty name"
+                ),
+                "root-not-dir" if name else "empty-name",
                 name,
             )
             return None
@@ -349,6 +370,32 @@ def _xattrs(ctx: Ctx, h: tr.TarHeader, rel: str) -> dict[str, bytes]:
             ctx.note("file-capability", "file capabilities (security.capability)", rel, "info")
         out[k] = value
     return out
+
+
+def _below_whiteout_name(
+    ctx: Ctx, h: tr.TarHeader, rel: str, parent: str, data: bytes, plnk: dict[str, Entry]
+) -> bool:
+    """True when an entry below a ``.wh.``-named directory is skipped (AUFS bookkeeping) or
+    refused. Docker and containerd look at the last component only and create a directory
+    literally named ``.wh.b``; the next diff of that tree writes it back as a whiteout of
+    ``b``, so the name changes meaning on a round trip (the OCI spec: no such name exists)."""
+    top = rel.split("/", 1)[0]
+    if top in nm.AUFS_META:
+        if top == ".wh..wh.plnk" and h.typeflag == tr.REG:
+            plnk[rel.rpartition("/")[2]] = Entry(
+                "file", rel, h.name, uid=h.uid, gid=h.gid, data=data, index=h.index
+            )
+        ctx.note("aufs-meta", "AUFS bookkeeping entry skipped", rel, "info")
+        return True
+    bad = next((c for c in parent.split("/") if c.startswith(nm.WH_PREFIX)), None)
+    if bad is None:
+        return False
+    ctx.reject(
+        BadWhiteout(f"{ctx.what}: {rel!r} lies below {bad!r}, a name only a whiteout may have"),
+        "whiteout-in-parent",
+        rel,
+    )
+    return True
 
 
 def _whiteout(

@@ -50,7 +50,10 @@ _TYPEFLAG = {
 
 
 def _sorted(o: Any, path: str) -> Iterator[str]:
-    return iter(sorted(o.listdir(path), key=lambda n: n.encode("utf-8", "surrogateescape")))
+    names = sorted(o.listdir(path))
+    if not "".join(names).isascii():  # code point order is byte order for ASCII names only
+        names.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
+    return iter(names)
 
 
 def walk(o: Any, root: str) -> Iterator[tuple[str, str, os.stat_result]]:
@@ -63,8 +66,13 @@ def walk(o: Any, root: str) -> Iterator[tuple[str, str, os.stat_result]]:
             stack.pop()
             continue
         crel = f"{rel}/{name}" if rel else name
-        cpath = posixpath.join(path, name)
-        st = o.lstat(cpath)
+        cpath = path + name if not path or path[-1] == "/" else f"{path}/{name}"  # os.path.join
+        try:
+            st = o.lstat(cpath)
+        except FileNotFoundError:
+            # an overlay lists a whiteout of its lowest layer in a dir no other layer has,
+            # but lookup hides it; Docker's tarballer logs the failed lstat and goes on
+            continue
         yield crel, cpath, st
         if stat.S_ISDIR(st.st_mode):
             stack.append((crel, cpath, _sorted(o, cpath)))
@@ -86,7 +94,10 @@ def _read(o: Any, path: str, size: int) -> bytes:
 
 
 def _capability(o: Any, path: str) -> str | None:
+    # listed first: nearly no file has one, and a failed getxattr costs an exception each
     try:
+        if "security.capability" not in o.listxattr(path, follow_symlinks=False):
+            return None
         cap = bytearray(o.getxattr(path, "security.capability", follow_symlinks=False))
     except OSError:
         return None
@@ -137,6 +148,8 @@ def layer_tar(
     seen: dict[tuple[int, int], str] = {}
     for rel, path, st in walk(o, root):
         fmt = stat.S_IFMT(st.st_mode)
+        if not whiteouts and fmt == stat.S_IFCHR and st.st_rdev == 0:
+            continue  # a whiteout: no overlay shows one (mknod of 0/0 on it is EPERM)
         link = o.readlink(path) if fmt == stat.S_IFLNK else ""
         h = _header(rel, st, link, legacy_mode_bits)
         if h is None:
@@ -179,7 +192,9 @@ def layer_tar(
 
 
 def rootfs_tar(o: Any, root: str, out: Writable, *, legacy_mode_bits: bool = False) -> None:
-    """``docker export``: the whole tree, devices as devices, no root entry."""
+    """``docker export``: the whole tree, devices as devices, no root entry, and never a
+    char 0/0 device (on an overlay it is a whiteout, so a merged view has none; a single
+    layer's diff dir read directly still holds those of its whiteouts)."""
     layer_tar(o, root, out, whiteouts=False, legacy_mode_bits=legacy_mode_bits)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from overlaysim.errors import DigestMismatch, ImageError, LimitExceeded, UnsupportedMediaType
 from overlaysim.image import digest as dg
 from overlaysim.image import gojson
+from overlaysim.image.doctype import check_kind
 from overlaysim.image.errors import BadManifest
 from overlaysim.image.findings import Findings
 from overlaysim.image.limits import DEFAULT_LIMITS, Limits, check
@@ -252,6 +253,7 @@ def _load_oci(
         findings.add("no-oci-layout", "index.json without an oci-layout file")
     _, index = _json(src, "index.json", limits, "index.json")
     index = gojson.expect_object(index, "index.json")
+    check_kind(index, None, "index.json", findings, index=True)
     images: list[ImageRef] = []
     seen: set[str] = set()
     budget = [0]
@@ -276,6 +278,7 @@ def _load_oci(
                 sub = gojson.expect_object(
                     gojson.loads(_read_blob(src, desc, limits, what), limits, what), what
                 )
+                check_kind(sub, mt, what, findings, index=True)
                 walk(sub, depth + 1, f"index {d[:19]}")
                 seen.discard(d)
             elif mt in MANIFEST_TYPES:
@@ -318,15 +321,9 @@ def _load_oci_manifest(
     d = desc["digest"]
     data = _read_blob(src, desc, limits, what)
     man = gojson.expect_object(gojson.loads(data, limits, f"manifest {d[:19]}"), what)
+    check_kind(man, desc.get("mediaType"), what, findings, index=False)
     if man.get("schemaVersion") != 2:
         raise BadManifest(f"manifest {d[:19]}: schemaVersion must be 2")
-    own = man.get("mediaType")
-    if own is not None and own != desc.get("mediaType"):
-        findings.add(
-            "media-type-mismatch",
-            f"manifest says {own!r}, its descriptor {desc.get('mediaType')!r}",
-            what,
-        )
     cdesc = gojson.expect_object(man.get("config"), f"manifest {d[:19]}: config")
     ctype = gojson.get_str(cdesc, "mediaType", what, "")
     if ctype not in CONFIG_TYPES:

@@ -56,7 +56,7 @@ HEADER_ONLY = frozenset({LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO})
 SCHILY_XATTR = "SCHILY.xattr."
 
 
-@dataclass
+@dataclass(slots=True)
 class TarHeader:
     """One entry as Go's ``tar.Reader.Next`` returns it (names decoded UTF-8/surrogateescape)."""
 

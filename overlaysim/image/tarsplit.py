@@ -98,7 +98,8 @@ class TarSplit:
             else:
                 lines.append({"type": 1, "name": seg.name, "size": seg.size, "position": pos})
         body = "".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines)
-        return gzip.compress(body.encode(), mtime=0)
+        # Go's default level, as tar-split writes it (Python's 9 is ~6x slower for ~15% less)
+        return gzip.compress(body.encode(), compresslevel=6, mtime=0)
 
     @classmethod
     def from_json_gz(cls, data: bytes, paths: dict[str, str] | None = None) -> TarSplit:

@@ -7,7 +7,10 @@ Importing the package registers the ``overlay`` filesystem type with the VFS, as
 module's init calls ``register_filesystem``; ``overlaysim`` imports it at start-up.
 """
 
+from overlaysim.overlay.export import OVL_EXPORT
 from overlaysim.overlay.super import mount_overlay
 from overlaysim.vfs.fstypes import register_filesystem
+from overlaysim.vfs.sys_handle import register_export_ops
 
 register_filesystem("overlay", mount_overlay)
+register_export_ops("overlay", OVL_EXPORT)

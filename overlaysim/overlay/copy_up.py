@@ -4,7 +4,9 @@ Parents first, up to the root. Data, mode (setuid kept), owner, atime/mtime and 
 non-overlay xattr are copied; ctime is new. The upper parent's times are restored afterwards,
 so a merged directory's mtime changes only when an entry is really added or removed.
 ``origin`` (a file handle of the lower object) is written unless the lower file has several
-hard links (index=off), and the upper parent is marked ``impure``.
+hard links (index=off), and the upper parent is marked ``impure``. With index=on such a file
+is copied into W/index instead and linked at its name; a later name of the same lower inode
+is only linked ("link-up", see ``index``).
 
 With ``metacopy=on`` a regular file that is not opened for writing (chmod, chown, utimes,
 xattrs, rename, link) is copied up metadata only: a sparse upper file of the full size with an
@@ -24,7 +26,8 @@ import stat as st
 from typing import TYPE_CHECKING
 
 from overlaysim.events import Event
-from overlaysim.overlay.namei import xattr
+from overlaysim.overlay import fh, index
+from overlaysim.overlay.namei import lookup_lowerdata, xattr
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.node import Node, fserr
 
@@ -55,27 +58,49 @@ def copy_up(ino: OvlInode, reason: str, flags: int = 0) -> Node:
     ``O_WRONLY`` for a write or truncate). Under metacopy=on a regular file copied up with
     flags that need no data gets its metadata only; flags that need data bring the data of a
     metacopy file in. ``O_TRUNC``: ovl_copy_up_one sets the size to 0 first, so no data is
-    copied (measured on 6.18: a 400 MiB lower file opens O_TRUNC in 0.3 ms, O_APPEND 1.6 s)."""
+    copied (measured on 6.18: a 400 MiB lower file opens O_TRUNC in 0.3 ms, O_APPEND 1.6 s).
+    A lazy lowerdata (in a data-only layer) is looked up first, even for a copy-up that needs
+    no data or was done already: its errors (ENOENT...) are the copy-up's (ovl_copy_up_flags)."""
+    lookup_lowerdata(ino)
     if ino.upper is not None:
+        if ino.ofs.index is not None and not index.has_upper_alias(ino):
+            # indexed: the inode is up (in W/index), this name is not linked yet
+            if ino.ofs.sb.rdonly:
+                raise fserr(errno.EROFS)
+            index.link_up(ino, copy_up(_parent(ino), f"parent of a {reason}"))
         if needs_data(flags) and ino.metacopy:
             _copy_up_meta_inode_data(ino, reason, flags)
         return ino.upper
     ofs = ino.ofs
     if ofs.upper_root is None or ofs.sb.rdonly:
         raise fserr(errno.EROFS)
-    parent = ino.parent
-    assert parent is not ino
-    from overlaysim.overlay.inode import OvlInode
-
-    assert isinstance(parent, OvlInode)
-    upper_parent = copy_up(parent, f"parent of a {reason}")
+    disconnected = ino.parent is ino  # decoded from a file handle (export.py): no name
+    if disconnected:
+        if ofs.index is None or not index.need_index(ino):
+            raise fserr(errno.EIO)  # "Disconnected dentry must be copied up to index dir"
+        upper_parent = ofs.index.dir  # the copy goes to W/index; no name is linked
+    else:
+        parent = _parent(ino)
+        up = parent.upper  # already up and nothing to link (the usual case): no call
+        upper_parent = (up if up is not None and ofs.index is None
+                        else copy_up(parent, f"parent of a {reason}"))  # fmt: skip
     layer, lower = ino.lowers[0]
     s = lower.stat()
     ftype = s.st_mode & _S_IFMT
     size = 0 if flags & os.O_TRUNC else s.st_size
     metacopy = ofs.params.metacopy and ftype == st.S_IFREG and not needs_data(flags)
     saved = (upper_parent.atime, upper_parent.mtime) if isinstance(upper_parent, MemInode) else None
-    new = _copy_object(upper_parent, ino.name, lower)
+    to_index = index.need_index(ino)
+    dir_index = to_index and ftype == st.S_IFDIR  # nfs_export: an entry naming the upper dir
+    to_index = to_index and not dir_index
+    if to_index:  # a lower hard link goes to W/index under its origin's handle, then is linked
+        assert ofs.index is not None
+        count = index.overlay_nlink(ino)
+        name = ofs.index.name_of(lower)
+        assert name is not None
+        new = _copy_object(ofs.index.dir, name, lower)
+    else:
+        new = _copy_object(upper_parent, ino.name, lower)
     copied = 0
     if ftype == st.S_IFREG and not metacopy and size:
         copied = _fill_data(new, ino.lowers[-1][1], size)  # the bytes come from lowerdata
@@ -86,33 +111,48 @@ def copy_up(ino: OvlInode, reason: str, flags: int = 0) -> Node:
             new.setxattr(name, lower.getxattr(name), 0)
         except OSError:
             continue
-    with_origin = ino.keeps_origin()
+    with_origin = ino.keeps_origin() or to_index
     if with_origin:
-        from overlaysim.overlay.xattrs import encode_fh
-
         # userxattr: user.* cannot be set on symlinks and special files; the kernel ignores
         # that EPERM, so such a copy-up has no origin on disk (the cached inode keeps st_ino).
         if not ofs.prefix.startswith("user.") or new.mode & _S_IFMT in (st.S_IFREG, st.S_IFDIR):
-            new.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
+            new.setxattr(ofs.prefix + "origin", fh.origin_value(ofs, lower), 0)
         else:
             with_origin = False
         ino.origin_ino = lower.ino
     if metacopy:
         new.setxattr(ofs.prefix + "metacopy", b"", 0)  # empty: no verity digest
-    if ftype == st.S_IFREG and new.stat().st_size != size:
+    if dir_index:
+        index.create_dir_index(ino, new)
+    if ftype == st.S_IFREG and _size(new) != size:
         new.setattr(size=size)  # ovl_set_size: a metacopy file is a hole of the full size
     new.setattr(mode=st.S_IMODE(s.st_mode), atime=s.st_atime_ns, mtime=s.st_mtime_ns)
-    set_impure(ofs.prefix, upper_parent)
-    if isinstance(upper_parent, MemInode) and saved is not None:
-        upper_parent.atime, upper_parent.mtime = saved
-        upper_parent.stc = None
+    if not to_index:
+        set_impure(ofs.prefix, upper_parent)
+        if isinstance(upper_parent, MemInode) and saved is not None:
+            upper_parent.atime, upper_parent.mtime = saved
+            upper_parent.stc = None
     ino.upper = new
     ofs.emit(Event(
         "copy_up", ino.merged_path(), ofs.mount_path, reason,
         {"type": _TYPE_NAMES.get(ftype, "special"), "layer": f"lower{layer + 1}",
-         "bytes": copied, "origin": with_origin, "metadata_only": metacopy},
+         "bytes": copied, "origin": with_origin, "metadata_only": metacopy, "indexed": to_index or dir_index},
     ))  # fmt: skip
+    if to_index:
+        assert ofs.index is not None
+        index.set_nlink_upper(ino, count)  # the count of every name, before this one is linked
+        ofs.index.share(ino)
+        if not disconnected:
+            index.link_up(ino, upper_parent)
     return new
+
+
+def _parent(ino: OvlInode) -> OvlInode:
+    from overlaysim.overlay.inode import OvlInode
+
+    parent = ino.parent
+    assert parent is not ino and isinstance(parent, OvlInode)
+    return parent
 
 
 def _copy_up_meta_inode_data(ino: OvlInode, reason: str, flags: int) -> None:
@@ -153,11 +193,16 @@ def _copy_object(upper_parent: Node, name: str, lower: Node) -> Node:
     return upper_parent.create(name, mode, uid, gid, rdev)
 
 
+def _size(node: Node) -> int:
+    """st_size without building a stat result (the copy-up hot path)."""
+    return node.size() if type(node) is MemInode else node.stat().st_size
+
+
 def _fill_data(dst: Node, src: Node, size: int) -> int:
     """ovl_copy_up_file(): write the first ``size`` bytes of ``src`` (fewer if it is shorter)
     over ``dst``, an empty file or a hole; returns how many bytes were copied. The size of
     ``dst`` never shrinks."""
-    old_size = dst.stat().st_size
+    old_size = _size(dst)
     if isinstance(dst, MemInode) and isinstance(src, MemInode):
         dst.blob = src.share_blob()
         dst.stc = None
@@ -185,9 +230,7 @@ def fix_origin(ofs: OvlFS, upper_parent: Node, upper: Node, lower: Node, parent_
     parent becomes impure. Measured on 6.18: a plain ``stat`` writes both."""
     if xattr(upper, ofs.prefix + "origin") is not None:
         return
-    from overlaysim.overlay.xattrs import encode_fh
-
-    upper.setxattr(ofs.prefix + "origin", encode_fh(lower), 0)
+    upper.setxattr(ofs.prefix + "origin", fh.origin_value(ofs, lower), 0)
     set_impure(ofs.prefix, upper_parent)
     path = parent_path.rstrip("/") + "/" + name
     ofs.emit(Event("origin", path, ofs.mount_path, "lookup of a merge dir without origin",

@@ -16,8 +16,9 @@ import stat as st
 from typing import TYPE_CHECKING
 
 from overlaysim.events import Event
+from overlaysim.overlay import index
 from overlaysim.overlay.copy_up import copy_up, set_impure
-from overlaysim.overlay.namei import is_whiteout, lower_positive, xattr
+from overlaysim.overlay.namei import is_whiteout, lookup_lowerdata, lower_positive, xattr
 from overlaysim.overlay.readdir import check_empty
 from overlaysim.vfs.memfs import RENAME_EXCHANGE, RENAME_WHITEOUT
 from overlaysim.vfs.node import Node, fserr
@@ -99,6 +100,8 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
         # The new name must find the data too, wherever it is: an absolute redirect to the
         # source's lower path (ovl_set_link_redirect).
         set_redirect(src, False, src.merged_path(), "link of a metacopy file")
+    if ofs.index is not None:
+        index.nlink_start(src, "link")
     _drop_whiteout(ud, name, ofs)
     ud.link(name, usrc)
     if _const_ino(src):  # ovl_link: origin-typed sources only (not lower hard links)
@@ -108,6 +111,8 @@ def link(d: OvlInode, name: str, src: OvlInode) -> OvlInode:
     # The kernel drops the new dentry and looks it up afresh: its st_ino comes from the origin
     # on disk (none for special files under userxattr), not from the source's cached inode.
     child.origin_ino = child.origin_of(usrc)
+    if ofs.params.nfs_export and index.is_indexed(child):
+        d.children.pop(name, None)  # dropped: only a lookup keeps the inode's count alive
     return child
 
 
@@ -127,6 +132,11 @@ def remove(d: OvlInode, name: str, child: OvlInode, *, is_dir: bool) -> None:
     overlay_check = is_dir and (positive or not _pure_upper(child))
     cleanup = check_empty(child) if overlay_check else []
     path = _child_path(d, name)
+    indexed_dir = False
+    if ofs.index is not None and (not is_dir or ofs.params.nfs_export):  # ovl_nlink_start
+        copy_up(d, "unlink inside a lower directory")
+        index.nlink_start(child, "removal of an indexed object")
+        indexed_dir = is_dir and index.dir_indexed(child)
     if positive:
         ud = copy_up(d, "unlink inside a lower directory")
         if child.upper is not None:
@@ -147,6 +157,8 @@ def remove(d: OvlInode, name: str, child: OvlInode, *, is_dir: bool) -> None:
             pdir.unlink(name, upper)
     child.dead = True
     d.children[name] = None
+    if ofs.index is not None and (not is_dir or indexed_dir):
+        index.nlink_end(child, indexed_dir)
 
 
 # --- rename -----------------------------------------------------------------------------------
@@ -172,7 +184,7 @@ def _same_inode(a: OvlInode, b: OvlInode) -> bool:
     do not without index=on: renaming one over the other copies it up and really renames."""
     if a.is_dir() or b.is_dir():
         return a is b
-    return a.upper is not None and a.upper is b.upper
+    return (a.upper is not None and a.upper is b.upper) or index.same_inode(a, b)
 
 
 def set_redirect(node: OvlInode, samedir: bool, path: str, why: str) -> None:
@@ -218,6 +230,9 @@ def rename(
     # after the copy-ups and the source's redirect/opaque (ovl_rename's order).
     overlay_check = tgt is not None and not exchange and tgt.is_dir() and not _pure_upper(tgt)
     cleanup = check_empty(tgt) if overlay_check and tgt is not None else []
+    # ovl_copy_up(old) comes first and looks up a lazy lowerdata before any copy-up: a missing
+    # one fails the rename with nothing copied up, not even the new parent
+    lookup_lowerdata(src)
     uold = copy_up(olddir, "rename inside a lower directory")
     unew = copy_up(newdir, "rename into a lower directory")
     usrc = copy_up(src, "rename")
@@ -226,6 +241,9 @@ def rename(
         copy_up(tgt, "rename")
     elif tgt is not None and tgt.upper is not None and tgt.is_dir():
         _clean_whiteouts(tgt.upper, cleanup)
+    elif tgt is not None and ofs.index is not None:  # ovl_nlink_start of the replaced name
+        index.nlink_start(tgt, "rename over an indexed object")
+    tgt_indexed_dir = tgt is not None and not exchange and index.dir_indexed(tgt)
     # What ovl_rename() writes before the real rename (so it stays if that fails): "impure"
     # on a new parent of an origin-typed object, then redirects (or opaque).
     samedir = olddir is newdir
@@ -256,6 +274,8 @@ def rename(
         olddir.children[name] = None
         if tgt is not None:
             tgt.dead = True
+            if ofs.index is not None:
+                index.nlink_end(tgt, tgt_indexed_dir)
     newdir.children[newname] = src
     src.parent, src.name = newdir, newname
 

@@ -14,10 +14,10 @@ import os
 import stat as st
 from typing import TYPE_CHECKING
 
-from overlaysim.overlay import copy_up, namei, readdir, xattrs
+from overlaysim.overlay import copy_up, index, namei, readdir, xattrs, xino
 from overlaysim.overlay import dir as ovl_dir
 from overlaysim.vfs.memfs import MemInode
-from overlaysim.vfs.node import FileData, Node, fserr
+from overlaysim.vfs.node import NS_GEN, FileData, Node, fserr
 
 if TYPE_CHECKING:
     from overlaysim.overlay.super import OvlFS
@@ -28,11 +28,13 @@ _S_IFDIR, _S_IFREG = st.S_IFDIR, st.S_IFREG
 _MISSING = object()
 _stat_result = os.stat_result
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+_OPEN_REASONS: dict[int, str] = {}  # open flags -> copy_up.open_reason(flags)
 
 
 class OvlInode(Node):
-    __slots__ = ("children", "dead", "ftype", "lowers", "mounted", "name", "ofs", "origin_ino",
-                 "parent", "upper", "xwhiteouts")  # fmt: skip
+    __slots__ = ("children", "dead", "ftype", "lowerdata_redirect", "lowers", "mounted", "name",
+                 "ofs", "origin_ino", "parent", "rdc", "stc", "upper", "vino", "xfsid",
+                 "xwhiteouts")  # fmt: skip
 
     def __init__(
         self,
@@ -51,8 +53,19 @@ class OvlInode(Node):
         self.dead = False
         self.children: dict[str, OvlInode | None] = {}
         self.xwhiteouts = False  # the dentry flag: an opaque="x" lower dir met on lookup
+        # a metacopy file whose data is in a data-only layer, at this absolute path: looked up
+        # (and appended to ``lowers``) on first open or copy-up, see namei.lookup_lowerdata
+        self.lowerdata_redirect: str | None = None
         self.ftype = (upper if upper is not None else lowers[0][1]).mode & _S_IFMT
         self.origin_ino = self.origin_of(upper)
+        self.vino = 0  # layers on several filesystems: a dir's non-persistent st_ino (xino.py)
+        self.xfsid = -1  # ... and the fsid of an origin known by its handle only
+        # the last stat result, with the real inode's cached one it was built from: valid
+        # while the real inode keeps that object (MemInode drops it on any change) and the
+        # real inode is the same (copy-up changes it)
+        self.stc: tuple[os.stat_result, os.stat_result] | None = None
+        # likewise the last plain merged listing, with the layer dirs' cached stat results
+        self.rdc: tuple[list[os.stat_result], list[tuple[str, int, int]]] | None = None
 
     # --- identity --------------------------------------------------------------------------
     @property
@@ -81,7 +94,10 @@ class OvlInode(Node):
 
     @property
     def ino(self) -> int:  # type: ignore[override]
-        """Same fs: the origin's (lower) inode number survives copy-up (section 5.2)."""
+        """st_ino. Same fs: the origin's (lower) inode number survives copy-up (section 5.2);
+        across filesystems it is mapped as overlay/xino.py says."""
+        if self.ofs.xino.mode:
+            return xino.ino_dev(self)[0]
         if self.origin_ino is not None:
             return self.origin_ino
         if self.upper is not None:
@@ -110,7 +126,13 @@ class OvlInode(Node):
         """ovl_is_metacopy_dentry(): the data is not in the inode attributes come from."""
         if self.ftype != _S_IFREG:
             return False
-        return self.metacopy if self.upper is not None else len(self.lowers) > 1
+        if self.upper is not None:
+            return self.metacopy
+        return len(self.lowers) > 1 or self.lowerdata_redirect is not None
+
+    def lowerdata_pending(self) -> bool:
+        """A lazy lowerdata not looked up yet (ovl_dentry_lowerdata() is NULL)."""
+        return self.lowerdata_redirect is not None and len(self.lowers) == 1
 
     @property
     def realdata(self) -> Node:
@@ -121,9 +143,13 @@ class OvlInode(Node):
         return self.lowers[-1][1] if self.ftype == _S_IFREG else self.real
 
     def keeps_origin(self) -> bool:
-        """index=off: a lower file with several hard links gets no origin on copy-up."""
+        """index=off: a lower file with several hard links gets no origin on copy-up; with
+        index=on it is indexed instead, and keeps it (unless it got an upper inode of its
+        own, not the index entry, before)."""
         low = self.lowers[0][1]
-        return low.mode & _S_IFMT == _S_IFDIR or low.stat().st_nlink <= 1
+        if low.mode & _S_IFMT == _S_IFDIR or low.stat().st_nlink <= 1:
+            return True
+        return self.ofs.index is not None and (self.upper is None or index.is_indexed(self))
 
     def is_merge_dir(self) -> bool:
         return self.ftype == _S_IFDIR and (self.upper is not None) + len(self.lowers) >= 2
@@ -159,12 +185,16 @@ class OvlInode(Node):
         if c is _MISSING:
             if not self.is_dir():
                 raise fserr(errno.ENOTDIR)
-            upper, lowers, xwhiteouts = namei.lookup_layers(self.ofs, self, name)
+            found = namei.lookup_name(self.ofs, self, name)
+            upper, lowers = found.upper, found.lowers
             if upper is not None and lowers and self.upper is not None and upper.mode & _S_IFMT == _S_IFDIR:
                 copy_up.fix_origin(self.ofs, self.upper, upper, lowers[0][1], self.merged_path(), name)
             c = None if upper is None and not lowers else OvlInode(self.ofs, self, name, upper, lowers)
             if c is not None:
-                c.xwhiteouts = xwhiteouts
+                c.xwhiteouts = found.xwhiteouts
+                c.lowerdata_redirect = found.lowerdata_redirect
+                if self.ofs.index is not None:
+                    self.ofs.index.track(c)
             self.children[name] = c
         return c  # type: ignore[return-value]
 
@@ -180,21 +210,36 @@ class OvlInode(Node):
     def stat(self) -> os.stat_result:
         u = self.upper
         real = u if u is not None else self.lowers[0][1]
+        c = self.stc
+        if c is not None and type(real) is MemInode and c[0] is real.stc:
+            return c[1]
         merged = self.ftype == _S_IFDIR and (u is not None) + len(self.lowers) >= 2
-        ino = self.origin_ino
-        if ino is None:
-            ino = real.ino
-        dev = self.ofs.sb.dev if self.ofs.same_fs else self.ofs.st_dev(self)
+        if self.ofs.xino.mode:  # layers on several filesystems
+            ino, dev = xino.ino_dev(self)
+        else:
+            origin = self.origin_ino
+            ino = real.ino if origin is None else origin
+            dev = self.ofs.sb.dev
         lowers = self.lowers
-        metacopy = lowers and (u is not None or len(lowers) > 1) and self.is_metacopy_dentry()
+        metacopy = lowers and (u is not None or len(lowers) > 1 or self.lowerdata_redirect
+                               is not None) and self.is_metacopy_dentry()  # fmt: skip
         if type(real) is MemInode and not metacopy:
-            return _stat_result(real.stat_fields(ino, dev, 1 if merged else real.nlink))
+            if self.ofs.index is not None:
+                nlink = index.stat_nlink(self, real.nlink)
+                return _stat_result(real.stat_fields(ino, dev, 1 if merged else nlink))
+            result = _stat_result(real.stat_fields(ino, dev, 1 if merged else real.nlink))
+            self.stc = (real.stc or real.stat(), result)
+            return result
         s = real.stat()
         fields = [*list(s)[:10], s.st_atime, s.st_mtime, s.st_ctime, s.st_atime_ns,
                   s.st_mtime_ns, s.st_ctime_ns, s.st_blksize, s.st_blocks, s.st_rdev]
-        fields[1], fields[2], fields[3] = ino, dev, 1 if merged else s.st_nlink
-        if metacopy:  # ovl_getattr: a metacopy file's blocks are those of its data
-            fields[17] = lowers[-1][1].stat().st_blocks
+        nlink = s.st_nlink if self.ofs.index is None else index.stat_nlink(self, s.st_nlink)
+        fields[1], fields[2], fields[3] = ino, dev, 1 if merged else nlink
+        if metacopy:  # ovl_getattr: a metacopy file's blocks are those of its data...
+            if self.lowerdata_pending():  # ...guessed from the size before the data is found
+                fields[17] = -(-s.st_size // s.st_blksize) * s.st_blksize >> 9
+            else:
+                fields[17] = lowers[-1][1].stat().st_blocks
         return _stat_result(fields)
 
     def readlink(self) -> str:
@@ -249,22 +294,37 @@ class OvlInode(Node):
         assert isinstance(node, OvlInode)
         return ovl_dir.link(self, name, node)
 
+    # A name that stops naming what it named bumps NS_GEN, so cached path walks through the
+    # overlay are dropped: a whiteout over a lower name changes no upper entry that was there.
     def unlink(self, name: str, node: Node) -> None:
         assert isinstance(node, OvlInode)
-        ovl_dir.remove(self, name, node, is_dir=False)
+        try:
+            ovl_dir.remove(self, name, node, is_dir=False)
+        finally:
+            NS_GEN[0] += 1
 
     def rmdir(self, name: str, node: Node) -> None:
         assert isinstance(node, OvlInode)
-        ovl_dir.remove(self, name, node, is_dir=True)
+        try:
+            ovl_dir.remove(self, name, node, is_dir=True)
+        finally:
+            NS_GEN[0] += 1
 
     def rename(self, name: str, node: Node, newdir: Node, newname: str, flags: int) -> None:
         assert isinstance(node, OvlInode) and isinstance(newdir, OvlInode)
-        ovl_dir.rename(self, name, node, newdir, newname, flags)
+        try:
+            ovl_dir.rename(self, name, node, newdir, newname, flags)
+        finally:
+            NS_GEN[0] += 1
 
     # --- data ------------------------------------------------------------------------------
     def open_data(self, flags: int) -> OvlFile:
+        namei.lookup_lowerdata(self)  # ovl_open: the data is needed whatever the flags
         if flags & _WRITE_FLAGS:
-            copy_up.copy_up(self, copy_up.open_reason(flags), flags)
+            reason = _OPEN_REASONS.get(flags)
+            if reason is None:
+                reason = _OPEN_REASONS[flags] = copy_up.open_reason(flags)
+            copy_up.copy_up(self, reason, flags)
         return OvlFile(self)
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from overlaysim.overlay.params import (
     MAX_STACK_DEPTH,
+    LowerLayer,
     OverlayParams,
     Pairs,
     _Ctx,
@@ -104,6 +105,21 @@ def _check_lower_uuid(
     return q
 
 
+def _check_lower_fh(p: OverlayParams, lowers: list[LowerLayer], refs: list[LayerRef],
+                    upper: bool, notes: list[str]) -> OverlayParams:  # fmt: skip
+    """``ovl_lower_dir``: a lower fs without file handles (an overlay without nfs_export)
+    turns xino=auto off when there is an upper layer: no persistent st_ino without decodable
+    origins. (Its index=off fallback is super.py's, with the index.)"""
+    for layer, ref in zip(lowers, refs, strict=True):
+        if ref.stack_depth == 0:
+            continue  # tmpfs, ext4...: ovl_can_decode_fh() says yes
+        if p.xino == "auto" and upper:
+            p = replace(p, xino="off")
+            notes.append(f"overlayfs: fs on '{layer.path}' does not support file handles, "
+                         "falling back to xino=off.")  # fmt: skip
+    return p
+
+
 def _fill_super(ctx: _Ctx, params: OverlayParams) -> LayerPlan | None:
     """The checks of ``ovl_fill_super``, in its order; filesystem steps need a resolver."""
     resolver = ctx.resolver
@@ -138,6 +154,7 @@ def _fill_super(ctx: _Ctx, params: OverlayParams) -> LayerPlan | None:
     if resolver is None:
         return None
     refs = [r for r in ctx.lower_refs if r is not None]
+    params = _check_lower_fh(params, ctx.lowers, refs, ctx.upper is not None, notes)
     depth = max([r.stack_depth for r in refs] + [upper_ref.stack_depth if upper_ref else 0])
     if depth + 1 > MAX_STACK_DEPTH:
         raise _fail(errno.EINVAL, "depth")
@@ -168,6 +185,9 @@ def _fill_super(ctx: _Ctx, params: OverlayParams) -> LayerPlan | None:
     same_fs = numfs - (0 if upper_ref else 1) == 1
     if params.xino == "on" and same_fs:
         notes.append('overlayfs: "xino=on" is useless with all layers on same fs, ignore.')
+    elif params.xino != "off" and not same_fs:  # ilog2(numfs - 1) + 2 (see overlay/xino.py)
+        notes.append(f'overlayfs: "xino" feature enabled using {(numfs - 1).bit_length() + 1} '
+                     "upper inode bits.")  # fmt: skip
     return LayerPlan(
         params=replace(params, notes=tuple(notes)), lowers=tuple(refs), upper=upper_ref,
         work=work_ref, numfs=numfs, same_fs=same_fs, notes=tuple(notes),

@@ -10,6 +10,12 @@ lookup: the layers below are searched on (by name or by its redirect) for the fi
 its data. The stack keeps the topmost lower (the origin) and the data file; metacopy files in
 between are skipped. No data below is EIO; with ``metacopy=off`` any metacopy file met is EPERM
 ("refusing to follow metacopy origin"), as Linux 6.18 does.
+
+Data-only lower layers (``lowerdir=l1::data``, ``datadir+=``) are never merged: they are not in
+the root's stack, so no name or readdir reaches them. A metacopy file whose last redirect is
+absolute, with no data found in the merged layers, defers the data lookup ("lazy lowerdata"):
+:func:`lookup_lowerdata` walks that path beneath each data layer's root on first need (open,
+copy-up). That one case needs neither metacopy=on nor redirect following (Linux 6.16+).
 """
 
 from __future__ import annotations
@@ -79,25 +85,27 @@ def has_metacopy(ofs: OvlFS, node: Node) -> bool:
 
 
 def get_redirect(ofs: OvlFS, node: Node) -> str | None:
-    """The redirect of a directory, honouring redirect_dir=nofollow (EPERM) and bad values."""
+    """ovl_get_redirect_xattr(): the redirect as the kernel reads it, a C string (cut at the
+    first NUL); EINVAL for an empty value, a relative one with a "/", an absolute one with an
+    empty component ("/", "//a", "/a/"). Whether it may be followed is decided later
+    (:func:`_check_follow`); "." and ".." pass here and fail in the layer lookup (EACCES)."""
     value = xattr(node, ofs.prefix + "redirect")
     if value is None:
         return None
-    if ofs.params.redirect_dir == "nofollow":
-        raise fserr(errno.EPERM)  # "refusing to follow redirect"
-    text = value.decode("utf-8", "surrogateescape")
+    text = value.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     comps = text.split("/")
-    if not text or ".." in comps or "\0" in text or (not text.startswith("/") and len(comps) > 1):
+    if not value or (not text.startswith("/") and len(comps) > 1):
         raise fserr(errno.EINVAL)  # "invalid redirect"
     if text.startswith("/") and "" in comps[1:]:
-        raise fserr(errno.EINVAL)  # "/", "//a", "/a/": an empty component
+        raise fserr(errno.EINVAL)  # an empty component
     return text
 
 
 class _Lookup:
     """struct ovl_lookup_data: the state of one name's walk down the layers."""
 
-    __slots__ = ("is_dir", "last", "metacopy", "name", "redirect", "stop", "xwhiteouts")
+    __slots__ = ("absolute_redirect", "is_dir", "last", "metacopy", "name", "redirect", "stop",
+                 "xwhiteouts")  # fmt: skip
 
     def __init__(self, name: str) -> None:
         self.name = name  # the name to look up next; an absolute path after a "/..." redirect
@@ -107,6 +115,7 @@ class _Lookup:
         self.metacopy = False
         self.xwhiteouts = False
         self.redirect: str | None = None
+        self.absolute_redirect = False  # the last redirect check met an absolute redirect
 
 
 def _lookup_single(ofs: OvlFS, d: _Lookup, base: Node, name: str, prefix: str, post: str,
@@ -115,6 +124,8 @@ def _lookup_single(ofs: OvlFS, d: _Lookup, base: Node, name: str, prefix: str, p
 
     ``prefix``/``post``: the parts of an absolute name before and after this component."""
     last_element = not post
+    if name in ("", ".", ".."):
+        raise fserr(errno.EACCES)  # lookup_one() refuses them (a redirect may hold them)
     this = base.lookup(name)
     if this is None:
         return None
@@ -144,9 +155,11 @@ def _lookup_single(ofs: OvlFS, d: _Lookup, base: Node, name: str, prefix: str, p
         elif marker == b"y":
             d.stop = True
             return this
+    d.absolute_redirect = False
     redirect = get_redirect(ofs, this)
     if redirect is not None:
         if redirect.startswith("/"):
+            d.absolute_redirect = True
             d.stop = False  # an absolute redirect goes on below an opaque ancestor
             d.name = redirect + post
         else:
@@ -175,27 +188,44 @@ def _lookup_layer(ofs: OvlFS, d: _Lookup, base: Node, layer: int) -> Node | None
 
 
 def _check_follow(ofs: OvlFS, d: _Lookup) -> None:
-    """ovl_check_follow_redirect(): metacopy files are followed only with metacopy=on."""
+    """ovl_check_follow_redirect(): a metacopy file is followed only with metacopy=on, a
+    redirect only when redirects are followed (not redirect_dir=nofollow)."""
     if d.metacopy and not ofs.params.metacopy:
         raise fserr(errno.EPERM)  # "refusing to follow metacopy origin"
+    if d.redirect is not None and ofs.params.redirect_dir == "nofollow":
+        raise fserr(errno.EPERM)  # "refusing to follow redirect"
 
 
-def lookup_layers(
-    ofs: OvlFS, parent: OvlInode, name: str
-) -> tuple[Node | None, list[tuple[int, Node]], bool]:
-    """(upper, [(layer, lower node)...], xwhiteouts) for ``name`` in ``parent``; empty if
-    absent (ovl_lookup). ``xwhiteouts``: a lower dir on the way is marked opaque="x", which
-    (as the layer's flag in ``ofs.xwhiteout_layers``) makes readdir look for xattr whiteouts.
-    The kernel skips that check on the "last" layer: the mount's last lower layer when
-    redirects are followed, else the last lower dir of the parent.
+class Found:
+    """What :func:`lookup_name` found for one name (the parts of ovl_lookup's result)."""
+
+    __slots__ = ("lowerdata_redirect", "lowers", "upper", "xwhiteouts")
+
+    def __init__(self, upper: Node | None, lowers: list[tuple[int, Node]], xwhiteouts: bool,
+                 lowerdata_redirect: str | None) -> None:  # fmt: skip
+        self.upper = upper
+        self.lowers = lowers
+        self.xwhiteouts = xwhiteouts
+        self.lowerdata_redirect = lowerdata_redirect  # the data is in a data-only layer there
+
+
+def lookup_name(ofs: OvlFS, parent: OvlInode, name: str) -> Found:
+    """ovl_lookup() for ``name`` in ``parent``; empty if absent. ``xwhiteouts``: a lower dir
+    on the way is marked opaque="x", which (as the layer's flag in ``ofs.xwhiteout_layers``)
+    makes readdir look for xattr whiteouts. The kernel skips that check, and the redirect, on
+    the "last" layer: the mount's last merged layer when redirects are followed (with data-only
+    layers, only once the name is known to be a dir), else the last lower dir of the parent.
 
     For a regular file the lowers are the topmost one found (the origin) and, if that is a
-    metacopy file, the file holding the data."""
+    metacopy file, the file holding the data, or ``lowerdata_redirect`` for a lazy one."""
     follow = ofs.params.redirect_dir != "nofollow"
+    data_layers = bool(ofs.data_roots)
+    check_redirect = follow or data_layers
     d = _Lookup(name)
     plist = parent.lowers
-    roots = list(enumerate(ofs.lower_roots))
-    d.last = False if follow else not plist
+    roots = ofs.merged_roots
+    last_layer = len(roots) - 1
+    d.last = False if check_redirect else not plist
     upper: Node | None = None
     uppermetacopy = False
     if parent.upper is not None:
@@ -208,7 +238,10 @@ def lookup_layers(
     while not d.stop and i < len(plist):
         layer, lower_dir = plist[i]
         _check_follow(ofs, d)
-        d.last = layer == len(roots) - 1 if follow else i == len(plist) - 1
+        if not check_redirect:
+            d.last = i == len(plist) - 1
+        elif d.is_dir or not data_layers:
+            d.last = layer == last_layer
         this = _lookup_layer(ofs, d, lower_dir, layer)
         if this is not None:
             if not (d.metacopy and stack):  # metacopy files between are not kept
@@ -218,10 +251,71 @@ def lookup_layers(
             if d.redirect is not None and d.redirect.startswith("/") and plist is not roots:
                 plist, i = roots, layer  # go on from the next layer of the root's stack
         i += 1
-    _check_follow(ofs, d)
+    lazy = None
+    if d.metacopy and stack and data_layers and d.absolute_redirect:
+        lazy, d.metacopy = d.redirect, False  # the data is looked up on first access
+    else:
+        _check_follow(ofs, d)
     if d.metacopy or (uppermetacopy and not stack):
         raise fserr(errno.EIO)  # "metacopy with no lower data found - abort lookup"
-    return upper, stack, d.xwhiteouts
+    if ofs.index is not None and not d.is_dir and (upper is not None or stack):
+        from overlaysim.overlay import index  # index=on: origin of an upper file, index entry
+
+        upper, stack = index.lookup(ofs, upper, stack, uppermetacopy)
+    elif ofs.index is not None and d.is_dir and ofs.params.nfs_export:
+        from overlaysim.overlay import index  # nfs_export: verified origin, dir index entry
+
+        stack = index.lookup_dir(ofs, upper, stack)
+    return Found(upper, stack, d.xwhiteouts, lazy)
+
+
+def lookup_lowerdata(ino: OvlInode) -> None:
+    """ovl_maybe_lookup_lowerdata(): find the data of a lazy metacopy file in the data-only
+    layers, top-down, by its absolute redirect from each layer's root; the first regular file
+    wins. Otherwise the error of the last layer: ENOENT (missing, or not a regular file: a
+    symlink at the end is not followed), ENOTDIR, ELOOP (a symlink on the way), EXDEV (".."
+    above the layer's root)."""
+    redirect = ino.lowerdata_redirect
+    if redirect is None or len(ino.lowers) > 1:
+        return  # not lazy, or already found
+    if not redirect.startswith("/"):
+        raise fserr(errno.EIO)
+    err = errno.ENOENT
+    for layer, root in ino.ofs.data_roots:
+        try:
+            node = _walk_beneath(root, redirect)
+        except OSError as e:
+            err = e.errno or errno.EIO
+            continue
+        ino.lowers.append((layer, node))
+        return
+    raise fserr(err)
+
+
+def _walk_beneath(root: Node, path: str) -> Node:
+    """vfs_path_lookup(LOOKUP_BENEATH | LOOKUP_NO_SYMLINKS | LOOKUP_NO_XDEV) from ``root``."""
+    cur = root
+    for comp in path.split("/"):
+        if not comp:
+            continue
+        if cur.mode & _S_IFMT == st.S_IFLNK:
+            raise fserr(errno.ELOOP)  # LOOKUP_NO_SYMLINKS (a last one is not followed)
+        if not is_dir(cur):
+            raise fserr(errno.ENOTDIR)
+        if comp == ".":
+            continue
+        if comp == "..":
+            if cur is root:
+                raise fserr(errno.EXDEV)  # LOOKUP_BENEATH: no way out of the layer
+            cur = cur.parent
+            continue
+        nxt = cur.lookup(comp)
+        if nxt is None:
+            raise fserr(errno.ENOENT)
+        cur = nxt
+    if cur.mode & _S_IFMT != _S_IFREG:
+        raise fserr(errno.ENOENT)  # only a regular file can hold the data
+    return cur
 
 
 def lower_positive(ofs: OvlFS, parent: OvlInode, name: str) -> bool:

@@ -10,13 +10,17 @@ included (the kernel's readdir/stat mismatch, section 2.4).
 from __future__ import annotations
 
 import errno
+import operator
 from typing import TYPE_CHECKING
 
 from overlaysim.overlay.namei import is_whiteout, xattr
+from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.node import DT_CHR, DT_REG, Node, fserr
 
 if TYPE_CHECKING:
     from overlaysim.overlay.inode import OvlInode
+
+_S_IFDIR, _S_IFCHR = 0o040000, 0o020000
 
 
 class Entry:
@@ -83,48 +87,119 @@ def merged_entries(d: OvlInode, *, check_single: bool = False, xwhiteouts: bool 
 
 
 def readdir(d: OvlInode) -> list[tuple[str, int, int]]:
-    merged = d.is_merge_dir()
-    # An impure merge dir recomputes d_ino of its upper entries by lookup; a negative lookup
-    # (an xattr whiteout outside an opaque="x" dir) marks the entry stale, and it is dropped.
+    """getdents of an overlay dir: names in the kernel's order with the kernel's d_ino.
+
+    d_ino is the real one (the topmost layer's) except where ovl_iterate fixes it: with
+    xino bits every entry is remapped to the st_ino address space; on one fs (or with xino)
+    the entries of an impure dir (it holds copied-up objects) get their st_ino. Fixing means
+    a lookup, which is also what drops stale entries (an xattr whiteout, a lookup error)."""
+    x = d.ofs.xino
+    same_dev = x.mode >= 0  # one fs, or xino bits: every object on the overlay's st_dev
     impure = d.upper is not None and xattr(d.upper, d.ofs.prefix + "impure") is not None
-    drop_stale = merged and impure
-    # An impure dir that is not merged has its entries' d_ino looked up (same fs); if none
-    # comes from an origin, the kernel drops the now useless "impure" (ovl_cache_get_impure).
-    origins = 0 if not merged and impure and d.ofs.same_fs else None
+    if not d.is_merge_dir():
+        return _readdir_real(d, impure and (x.bits > 0 or x.mode == 0))
+    if not x.bits and not impure and not d.xwhiteouts:
+        fast = _merged_plain(d)  # nothing to look up: the names and their real d_ino
+        if fast is not None:
+            return fast
     out = []
     failed = False  # the last entry the listing reached failed its lookup
     for e in merged_entries(d):
         if e.is_whiteout:
             continue
         ino = e.ino
-        if merged or e.is_upper:
+        calc = x.bits > 0 or (e.is_upper and impure)  # ovl_calc_d_ino()
+        if (calc and same_dev) or e.check_xwhiteout:  # ovl_cache_update() looks it up
             try:
                 child = d.lookup(e.name)
             except OSError:
-                # The kernel looks an entry up only to fix its d_ino (an upper entry of an
-                # impure merge dir) or to check for an xattr whiteout. There a failed lookup
-                # (a redirect nofollow refuses, a metacopy file without data) ends the getdents
-                # call; if entries came before it in that call ("." and ".." always do in the
-                # first) they are returned and the entry is skipped, else the error is.
-                # Measured on 6.18: one such entry is dropped, two in a row are EIO/EPERM.
-                # Elsewhere the entry is listed, and stat on it fails.
-                if (drop_stale and e.is_upper) or (merged and e.check_xwhiteout):
-                    if failed:
-                        raise
-                    failed = True
-                    continue
-                child = None
-            if child is not None:
-                ino = child.ino
-                if origins is not None and ino != child.real.ino:
-                    origins += 1
-            elif drop_stale and e.is_upper:
+                # The failed lookup (a redirect nofollow refuses, a metacopy file without data)
+                # ends the getdents call and marks the entry stale; if entries came before it
+                # in that call ("." and ".." always do in the first) they are returned, else
+                # the error is. Measured on 6.18: one such entry is dropped, two in a row are
+                # EIO/EPERM.
+                if failed:
+                    raise
+                failed = True
                 continue
-            # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
+            if child is None:
+                continue  # a stale entry (an xattr whiteout): dropped
+            if calc:
+                ino = _d_ino(child, ino)
+        # else: an xattr whiteout the readdir does not filter: listed, but ENOENT on stat
         out.append((e.name, e.dtype, ino))
         failed = False
-    if origins == 0 and d.upper is not None and not d.ofs.sb.rdonly:
-        d.upper.removexattr(d.ofs.prefix + "impure")
+    return out
+
+
+def _merged_plain(d: OvlInode) -> list[tuple[str, int, int]] | None:
+    """merged_entries() without whiteouts, for tmpfs layers only (None otherwise): the same
+    order, read straight from the entry dicts (a char device 0/0 is a whiteout).
+
+    Kept until a layer dir changes: it depends only on their entries (names, and the type,
+    number and rdev of each inode, which never change), and every change of a tmpfs dir's
+    entries drops its cached stat result, whose identity is the token."""
+    layers: list[MemInode] = []
+    for real in ([d.upper] if d.upper is not None else []) + [n for _l, n in d.lowers]:
+        if type(real) is not MemInode:
+            return None
+        layers.append(real)
+    tokens = [real.stc or real.stat() for real in layers]
+    c = d.rdc
+    if c is not None and len(c[0]) == len(tokens) and all(map(operator.is_, c[0], tokens)):
+        return list(c[1])
+    seen: dict[str, tuple[str, int, int] | None] = {}
+    for real in layers:
+        for name, child in reversed(real.entries.items()):
+            if name not in seen:
+                ftype = child.ftype
+                white = ftype == _S_IFCHR and child.rdev == 0
+                seen[name] = None if white else (name, ftype >> 12, child.ino)
+    last = layers[-1].entries
+    out = [e for n in reversed(last) if (e := seen[n]) is not None]
+    out += [e for n, e in seen.items() if e is not None and n not in last]
+    d.rdc = (tokens, out)
+    return list(out)
+
+
+def _d_ino(child: OvlInode, real_ino: int) -> int:
+    """The d_ino ovl_cache_update() gives an entry it looked up: st_ino for one with a copy-up
+    origin, the remapped real number for a lower one (xino), else the real number."""
+    x = child.ofs.xino
+    if child.upper is not None and (child.lowers if child.ftype == _S_IFDIR
+                                    else child.origin_ino is not None):  # OVL_TYPE_ORIGIN
+        return child.ino
+    if child.upper is None and x.bits:
+        return x.remap(real_ino, x.fsids[child.lowers[0][0]])
+    return real_ino
+
+
+def _readdir_real(d: OvlInode, adjust: bool) -> list[tuple[str, int, int]]:
+    """ovl_iterate_real(): one real dir, stray whiteouts and all. With xino bits each d_ino
+    is remapped with the dir's layer fsid; an impure upper dir (``adjust``: one fs or xino)
+    first looks up all its entries (any lookup error fails the whole listing) and uses the
+    st_ino of those with an origin; none with one drops the useless "impure" xattr
+    (ovl_cache_get_impure)."""
+    ofs = d.ofs
+    x = ofs.xino
+    real = d.upper if d.upper is not None else d.lowers[0][1]
+    fixed: dict[str, int] = {}
+    if adjust and d.upper is not None:
+        for name, _t, ino in real.readdir():
+            child = d.lookup(name)
+            if child is not None:
+                d_ino = _d_ino(child, ino)
+                if d_ino != ino:
+                    fixed[name] = d_ino
+        if not fixed and not ofs.sb.rdonly:
+            d.upper.removexattr(ofs.prefix + "impure")
+    if not x.bits and not fixed:
+        return real.readdir()
+    fsid = x.fsids[d.lowers[0][0]] if x.bits and d.lowers else 0
+    out = []
+    for name, dtype, ino in real.readdir():
+        got = fixed.get(name)
+        out.append((name, dtype, got if got is not None else x.remap(ino, fsid)))
     return out
 
 

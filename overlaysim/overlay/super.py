@@ -3,8 +3,9 @@
 Options are parsed and validated by ``params`` exactly as the kernel does; this module resolves
 the layer paths in HostFS, prepares ``work/work`` (emptied and recreated with mode 0000 at every
 mount, which is why old whiteouts lose one link), writes the upper root's ``uuid`` on a new
-overlay, and refuses features the simulator does not reproduce yet, rather than silently
-behaving differently.
+overlay, sets up W/index for index=on (see ``index``), and refuses features the simulator does
+not reproduce yet (verity), rather than silently behaving differently. Data-only layers are
+not in the root's stack. ``export`` says which file handles the mount gives (see export.py).
 """
 
 from __future__ import annotations
@@ -13,24 +14,25 @@ import errno
 import os
 import stat as st
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from overlaysim.events import Event
+from overlaysim.overlay import fh, index
+from overlaysim.overlay.index import OvlIndex
 from overlaysim.overlay.inode import OvlInode
 from overlaysim.overlay.layers import LayerPlan, LayerRef, validate_mount
+from overlaysim.overlay.xino import Xino, ino_dev
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node
-from overlaysim.vfs.superblock import SuperBlock, next_anon_dev
+from overlaysim.vfs.superblock import SuperBlock
 
 if TYPE_CHECKING:
     from overlaysim.vfs.hostfs import Process
 
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
-NOT_SIMULATED = {
-    "index": "index=on (hard-link preservation through W/index)",
-    "nfs_export": "nfs_export=on",
-}
+NOT_SIMULATED: dict[str, str] = {}
 
 
 class HostResolver:
@@ -53,6 +55,7 @@ class HostResolver:
             inode=node, is_dir=node.mode & 0o170000 == st.S_IFDIR, fs=id(node.sb),
             mount=mnt.id, read_only_mount=mnt.rdonly, ancestors=tuple(ancestors),
             stack_depth=1 if node.sb.fstype == "overlay" else 0, incompat_volatile=work,
+            fs_uuid=node.sb.uuid if isinstance(node, MemInode) else None,
         )  # fmt: skip
 
     @staticmethod
@@ -82,16 +85,36 @@ class OvlFS:
         self.same_fs = plan.same_fs
         self.prefix = plan.params.xattr_prefix
         self.mount_path = mount_path
-        self.lower_roots = lowers
+        self.lower_roots = lowers  # every lower layer, data-only ones last
+        n_data = sum(layer.is_data_only for layer in plan.params.lowers)
+        layers = list(enumerate(lowers))
+        # the root merges only the regular lower layers; data-only ones are reached only
+        # through the absolute redirect of a metacopy file (ovl_lookup_data_layers)
+        self.merged_roots = layers[: len(layers) - n_data]
+        self.data_roots = layers[len(layers) - n_data :]
         self.xwhiteout_layers: set[int] = set()  # layers where lookup met an opaque="x" dir
         self.upper_root = upper
         self.workdir = workdir
+        # index=on: W/index (also the work dir then); found again when a saved world reloads
+        self.index: OvlIndex | None = None
+        if plan.params.index and upper is not None and workdir is not None:
+            found = workdir.lookup("index")
+            if found is not None and found.mode & 0o170000 == st.S_IFDIR:
+                self.index = OvlIndex(self, found)
+        self.handles = fh.Decoder()  # origin handles -> lower inodes
+        self.origin_uuid = plan.params.uuid != "off"  # uuid=off: null uuids in handles
         self.work: Node | None = None
         self.sb = SuperBlock("overlay", proc.fs.clock)
         self.sb.magic = OVERLAYFS_SUPER_MAGIC
         self._master: Node | None = None
         self._pseudo_devs: dict[int, int] = {}
         self._tmp_counter = 0x40
+        # s_export_op: "nfs" (nfs_export: handles that decode), "fid" (encode only, for
+        # AT_HANDLE_FID), "" (a layer fs without handles: none at all)
+        self.export = ""
+        # st_ino/st_dev across layer filesystems: fsids, xino bits (see overlay/xino.py)
+        self.xino = Xino(lowers, upper, plan.params.xino,
+                         [layer.is_data_only for layer in plan.params.lowers])  # fmt: skip
 
     def emit(self, event: Event) -> None:
         self.proc.fs.events.emit(event)
@@ -108,14 +131,8 @@ class OvlFS:
         return self._master
 
     def st_dev(self, ino: OvlInode) -> int:
-        """Same fs: the overlay's dev for everything; otherwise a pseudo dev per layer fs."""
-        if self.same_fs or ino.is_dir():
-            return self.sb.dev
-        real = ino.real
-        key = id(real.sb)
-        if key not in self._pseudo_devs:
-            self._pseudo_devs[key] = next_anon_dev()
-        return self._pseudo_devs[key]
+        """The st_dev stat shows for ``ino`` (see overlay/xino.py)."""
+        return self.sb.dev if self.xino.mode == 0 else ino_dev(ino)[1]
 
     def on_umount(self) -> None:
         self.emit(Event("umount", self.mount_path, self.mount_path))
@@ -128,9 +145,8 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
     for key, what in NOT_SIMULATED.items():
         if getattr(p, key):
             raise OSError(errno.EOPNOTSUPP, f"overlaysim does not simulate {what} yet")
-    if any(layer.is_data_only for layer in p.lowers):
-        raise OSError(errno.EOPNOTSUPP, "overlaysim does not simulate data-only layers yet")
     if p.verity != "off":
+        # fs-verity digests (of metacopy files and their data) are not simulated
         raise OSError(errno.EOPNOTSUPP, "overlaysim does not simulate verity yet")
     lowers = [_node(ref) for ref in plan.lowers]
     upper = _node(plan.upper) if plan.upper is not None else None
@@ -139,10 +155,14 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
         if layer is not None and not isinstance(layer, MemInode):
             # As Linux: an overlay (or any fs without tmpfile/xattr support) cannot be the upper.
             raise OSError(errno.EINVAL, "filesystem on upperdir/workdir not supported")
+    if (p.index and upper is not None) or p.nfs_export:
+        plan = _handles_or_no_index(plan, lowers)
+        p = plan.params
     mount_path = proc.os.path.abspath(target) if target else "?"
     ofs = OvlFS(proc, plan, mount_path, lowers, upper, workdir)
     has_uuid = impure = False
-    if upper is not None and workdir is not None and not p.read_only:
+    if upper is not None and workdir is not None:
+        # as Linux 6.18, also for a "ro" mount: work dir, uuid and index are prepared
         _prepare_work(ofs, workdir)
         has_uuid = _has(upper, ofs.prefix + "uuid")
         impure = _has(upper, ofs.prefix + "impure")
@@ -150,9 +170,21 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
                            upper_impure=impure)  # fmt: skip
         if settled.uuid == "on" and not has_uuid:
             upper.setxattr(ofs.prefix + "uuid", os.urandom(16), 0)
-    else:
+        ofs.origin_uuid = settled.uuid != "off"
+        ofs.index = None
+        if settled.index:
+            ofs.index = index.setup(ofs, upper, workdir, _pd2(p.upper or ""))
+            ofs.work = ofs.index.dir  # "index dir will act also as workdir"
+    if p.read_only:
         ofs.sb.rdonly = True
-    root = OvlInode(ofs, None, "", upper, list(enumerate(lowers)))
+    layers_fh = all(fh.can_encode(n) for n in [*lowers, *([upper] if upper is not None else [])])
+    if p.nfs_export and (upper is None or ofs.index is not None):
+        ofs.export = "nfs"
+    elif layers_fh:
+        ofs.export = "fid"
+    root = OvlInode(ofs, None, "", upper, list(ofs.merged_roots))
+    if ofs.xino.mode:
+        ino_dev(root)  # the root's non-persistent number, if it needs one, is the first (2)
     sb_opts = plan.mount_options(upper_has_uuid=has_uuid, upper_impure=impure)
     rw, _, rest = sb_opts.partition(",")
     options = f"{rw},relatime,{rest}" if rest else f"{rw},relatime"  # as /proc/self/mounts shows
@@ -160,6 +192,25 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
     mnt.rdonly = ofs.sb.rdonly
     ofs.emit(Event("mount", mount_path, mount_path, "", {"options": options}))
     return mnt
+
+
+def _handles_or_no_index(plan: LayerPlan, lowers: list[Node]) -> LayerPlan:
+    """ovl_lower_dir(): a lower fs without file handles (an overlay without nfs_export)
+    turns the index off, with the kernel's note."""
+    p = plan.params
+    for layer, node in zip(p.lowers, lowers, strict=True):
+        if not fh.can_encode(node):
+            note = (f"overlayfs: fs on '{layer.path}' does not support file handles, falling "
+                    "back to index=off,nfs_export=off.")  # fmt: skip
+            q = replace(p, index=False, nfs_export=False, notes=(*p.notes, note))
+            return replace(plan, params=q, notes=(*plan.notes, note))
+    return plan
+
+
+def _pd2(path: str) -> str:
+    """The kernel's %pd2 of a layer dir: its parent's name and its own."""
+    parts = [x for x in path.split("/") if x]
+    return "/".join(parts[-2:]) or "/"
 
 
 def _node(ref: LayerRef) -> Node:

@@ -7,31 +7,31 @@ the layers. Through the merged view those names are never visible; setting
 
 from __future__ import annotations
 
+import stat as st
 from typing import TYPE_CHECKING
 
-from overlaysim.overlay import copy_up
+from overlaysim.overlay import copy_up, fh
 from overlaysim.vfs.node import Node
 
 if TYPE_CHECKING:
     from overlaysim.overlay.inode import OvlInode
     from overlaysim.overlay.super import OvlFS
 
-FH_LEN = 29
-
-
-def encode_fh(node: Node) -> bytes:
-    """A file handle shaped like ext4's (version 0, magic 0xfb, 29 bytes, zero uuid, ino)."""
-    return bytes([0, 0xFB, FH_LEN, 0, 1]) + bytes(16) + (node.ino & (2**64 - 1)).to_bytes(8, "little")
+_S_IFMT, _S_IFDIR = 0o170000, st.S_IFDIR
 
 
 def origin_ino(ofs: OvlFS, upper: Node) -> int | None:
-    try:
-        fh = upper.getxattr(ofs.prefix + "origin")
-    except OSError:
+    """st_ino a copied-up object keeps: its origin's, for a directory or a lower file with one
+    link; a lower hard link's only when it is indexed (its index entry is this inode), as
+    its other links may have been copied up to other inodes (ovl_getattr)."""
+    found = fh.check_origin(ofs, upper)
+    if found is None:
         return None
-    if len(fh) != FH_LEN or fh[1] != 0xFB:
-        return None
-    return int.from_bytes(fh[21:29], "little")
+    lower = found[1]
+    if lower.mode & _S_IFMT == _S_IFDIR or lower.stat().st_nlink == 1:
+        return lower.ino
+    ix = ofs.index
+    return lower.ino if ix is not None and ix.entry_of(lower) is upper else None
 
 
 def is_private(ofs: OvlFS, name: str) -> bool:
@@ -68,11 +68,17 @@ def listx(ino: OvlInode) -> list[str]:
 
 
 def set_(ino: OvlInode, name: str, value: bytes, flags: int) -> None:
-    upper = copy_up.copy_up(ino, "setxattr")
-    upper.setxattr(real_name(ino.ofs, name), value, flags)
+    _upper(ino, "setxattr").setxattr(real_name(ino.ofs, name), value, flags)
 
 
 def remove(ino: OvlInode, name: str) -> None:
     real = real_name(ino.ofs, name)
     ino.real.getxattr(real)  # ENODATA before any copy-up
-    copy_up.copy_up(ino, "removexattr").removexattr(real)
+    _upper(ino, "removexattr").removexattr(real)
+
+
+def _upper(ino: OvlInode, reason: str) -> Node:
+    """ovl_xattr_set(): copy-up only when the inode has no upper yet. An indexed hard link's
+    name with no upper link of its own changes the shared inode in W/index and is not
+    linked up (measured on 6.18, unlike chmod or a write)."""
+    return ino.upper if ino.upper is not None else copy_up.copy_up(ino, reason)

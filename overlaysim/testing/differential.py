@@ -199,8 +199,8 @@ def run_case(
         a.umount()
         b.umount()
         if "work" in compare and a.work_root and b.work_root:
-            wa = observe.snapshot_work(a.work_os, a.work_root, prefix)
-            wb = observe.snapshot_work(b.work_os, b.work_root, prefix)
+            wa = observe.snapshot_work(a.work_os, a.work_root, prefix, upper=a.upper_root)
+            wb = observe.snapshot_work(b.work_os, b.work_root, prefix, upper=b.upper_root)
             wa, wb = observe.without(wa, ignore), observe.without(wb, ignore)
             if wa != wb:
                 report.divergences.append(Divergence("work dir after umount",
@@ -254,12 +254,17 @@ def _round_trip(report: CaseReport, a: OverlayMount, b: OverlayMount, ka: observ
     kb = observe.snapshot(b.os, b.mount_path)
     a.umount()
     b.umount()
+    extra: str | None = None
+    if {"index=on", "nfs_export=on"} & set(a.extra.split(",")):  # nfs_export implies index
+        extra = _index_round_trip(report, a, b)
+        ka = _own_view(a, extra)
+        kb = _own_view(b, extra)
     for where, make, src, expected in (
         ("kernel layers -> simulator", ImportedOverlay, a, ka),
         ("simulator layers -> kernel", ExportedOverlay, b, kb),
     ):
         try:
-            crossed = make(src)  # type: ignore[arg-type]
+            crossed = make(src, extra)  # type: ignore[arg-type]
         except OSError as e:
             code = errno.errorcode.get(e.errno or 0, str(e))  # the mounting side refused
             sides = ("mounted", code) if make is ImportedOverlay else (code, "mounted")
@@ -273,6 +278,46 @@ def _round_trip(report: CaseReport, a: OverlayMount, b: OverlayMount, ka: observ
                                                      detail=observe.diff(want, got)))  # fmt: skip
         finally:
             crossed.close()
+
+
+def _index_round_trip(report: CaseReport, a: Any, b: Any) -> str:
+    """index=on layers moved to other inodes (another fs) must not mount with index=on: the
+    upper root's ``origin`` no longer names the lower root, and Linux refuses with ESTALE.
+    Both crossings must be refused so (the simulator's own handles do not verify on the
+    kernel, the kernel's not on the simulator). The merged views are then compared with
+    index=off, which does not verify handles; returns those options."""
+    from overlaysim.testing.roundtrip import ExportedOverlay, ImportedOverlay
+
+    for where, make, src, sides in (
+        ("kernel layers -> simulator (index=on)", ImportedOverlay, a, ("ESTALE", "{}")),
+        ("simulator layers -> kernel (index=on)", ExportedOverlay, b, ("{}", "ESTALE")),
+    ):
+        try:
+            crossed = make(src)
+        except OSError as e:
+            got = errno.errorcode.get(e.errno or 0, str(e))
+        else:
+            crossed.close()
+            got = "mounted"
+        if got != "ESTALE":
+            oracle, simulator = (s.format(got) for s in sides)
+            report.divergences.append(Divergence(where, oracle=oracle, simulator=simulator))
+    return ",".join(["index=off" if o in ("index=on", "nfs_export=on") else o
+                     for o in a.extra.split(",")])  # fmt: skip
+
+
+def _own_view(m: Any, extra: str) -> observe.Snapshot:
+    """The merged view of a writer's own layers mounted with ``extra`` instead."""
+    saved = m.options
+    m.options = m.paths.options(extra)
+    try:
+        m.mount()
+        try:
+            return observe.snapshot(m.os, m.mount_path)
+        finally:
+            m.umount()
+    finally:
+        m.options = saved
 
 
 def _remount(m: OverlayMount) -> str:

@@ -12,6 +12,7 @@ import errno
 import functools
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,7 +183,14 @@ class KernelOverlay:
         self.base = base or tempfile.mkdtemp(prefix="ovl-kernel-")
         self.mount_path = os.path.join(self.base, "m")
         self.mounted = False
+        self._fs_mounts: list[str] = []  # the lower layers' own tmpfs (stack.separate_fs)
         try:
+            if stack.separate_fs:
+                for i in range(len(stack.lowers)):
+                    path = os.path.join(self.base, f"l{i}")
+                    os.mkdir(path, 0o700)
+                    mount("tmpfs", path, "tmpfs", "mode=700")
+                    self._fs_mounts.append(path)
             self.paths: StackPaths = build_stack(stack, os, self.base, options=options)
             os.mkdir(self.mount_path)
         except BaseException:
@@ -216,6 +224,8 @@ class KernelOverlay:
                     raise
                 umount(self.mount_path, MNT_DETACH)
             self.mounted = False
+        while self._fs_mounts:
+            umount(self._fs_mounts.pop(), MNT_DETACH)
         if self._own_base:
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -231,6 +241,22 @@ class KernelOverlay:
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def move_lowers_to_tmpfs(base: str, count: int) -> list[str]:
+    """Put each of ``base/l0..`` on a tmpfs of its own (for a stack with ``separate_fs``
+    written as plain dirs): the tree is copied with ``cp -a`` (xattrs, devices, hard links).
+    Returns the mount points, to unmount when done."""
+    mounted = []
+    for i in range(count):
+        path, held = os.path.join(base, f"l{i}"), os.path.join(base, f".l{i}")
+        os.rename(path, held)
+        os.mkdir(path, 0o700)
+        mount("tmpfs", path, "tmpfs", "mode=700")
+        mounted.append(path)
+        subprocess.run(["cp", "-a", f"{held}/.", f"{path}/"], check=True)
+        shutil.rmtree(held)
+    return mounted
 
 
 def kernel_factory(stack: LayerStack, options: str) -> KernelOverlay:

@@ -84,10 +84,16 @@ Node = File | Dir | Symlink | Whiteout | Device | Fifo | HardLink
 
 @dataclass(frozen=True)
 class LayerStack:
-    """Lower layers top first (``lowerdir=`` order); ``upper=None`` makes a read-only stack."""
+    """Lower layers top first (``lowerdir=`` order); ``upper=None`` makes a read-only stack.
+    ``data``: data-only lower layers below them (``lowerdir=l0:l1::d0::d1``), never merged:
+    only metacopy files with an absolute redirect reach their files."""
 
     lowers: tuple[Dir, ...]
     upper: Dir | None = field(default_factory=Dir)
+    data: tuple[Dir, ...] = ()
+    # each lower layer on a filesystem of its own (a tmpfs the mount factory makes), the
+    # upper and work dirs on the base one: st_ino/st_dev follow the xino rules then
+    separate_fs: bool = False
 
 
 def walk(node: Dir, prefix: str = "") -> Iterator[tuple[str, Node]]:
@@ -177,10 +183,12 @@ class StackPaths:
     lowers: tuple[str, ...]
     upper: str | None
     work: str | None
+    data: tuple[str, ...] = ()  # data-only layers, after "::"
 
     def options(self, extra: str = "") -> str:
         """The ``mount(2)`` data string for these layers, plus ``extra`` options."""
-        parts = ["lowerdir=" + ":".join(escape_lowerdir(p) for p in self.lowers)]
+        parts = ["lowerdir=" + ":".join(escape_lowerdir(p) for p in self.lowers)
+                 + "".join("::" + escape_lowerdir(p) for p in self.data)]  # fmt: skip
         if self.upper is not None and self.work is not None:
             parts += [f"upperdir={escape_path(self.upper)}", f"workdir={escape_path(self.work)}"]
         return ",".join(parts + ([extra] if extra else []))
@@ -202,7 +210,8 @@ def xattr_prefix_for(options: str) -> str:
 
 
 def build_stack(stack: LayerStack, o: Any, base: str, *, options: str = "") -> StackPaths:
-    """Build ``stack`` under ``base`` as ``l0..lN`` (top first), ``u`` and ``w``."""
+    """Build ``stack`` under ``base`` as ``l0..lN`` (top first), ``d0..dN`` (data-only),
+    ``u`` and ``w``."""
     prefix = xattr_prefix_for(options)
     if not o.path.isdir(base):
         o.makedirs(base)
@@ -211,9 +220,14 @@ def build_stack(stack: LayerStack, o: Any, base: str, *, options: str = "") -> S
         path = posixpath.join(base, f"l{i}")
         build(layer, o, path, xattr_prefix=prefix)
         lowers.append(path)
+    data = []
+    for i, layer in enumerate(stack.data):
+        path = posixpath.join(base, f"d{i}")
+        build(layer, o, path, xattr_prefix=prefix)
+        data.append(path)
     upper = work = None
     if stack.upper is not None:
         upper, work = posixpath.join(base, "u"), posixpath.join(base, "w")
         build(stack.upper, o, upper, xattr_prefix=prefix)
         o.mkdir(work, 0o755)
-    return StackPaths(tuple(lowers), upper, work)
+    return StackPaths(tuple(lowers), upper, work, tuple(data))

@@ -72,6 +72,15 @@ def _digest(o: Any, path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _digest_or_errno(o: Any, path: str) -> str:
+    """The digest, or ``<ERRNO>`` for a file that stats but cannot be read (the data of a
+    metacopy file in a data-only layer is looked up on open, and may be missing)."""
+    try:
+        return _digest(o, path)
+    except OSError as err:
+        return f"<{errno.errorcode.get(err.errno or 0, str(err.errno))}>"
+
+
 def _xattrs(o: Any, path: str, prefix: str | None) -> tuple[tuple[str, bytes | None], ...]:
     """All xattrs by value; with ``prefix`` (upper/work view), file handles by presence."""
     out: list[tuple[str, bytes | None]] = []
@@ -100,7 +109,7 @@ def _entry(o: Any, path: str, st: Any, *, prefix: str | None, whiteouts: bool, t
         kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
         size=None if kind == "dir" else st.st_size,
         nlink=None if kind == "dir" else st.st_nlink,
-        digest=_digest(o, path) if kind == "file" else None,
+        digest=_digest_or_errno(o, path) if kind == "file" else None,
         target=o.fsdecode(o.readlink(path)) if kind == "symlink" else None,
         rdev=rdev, xattrs=_xattrs(o, path, prefix),
         mtime_ns=st.st_mtime_ns if times and kind != "dir" else None,
@@ -163,21 +172,102 @@ def snapshot(
     return snap
 
 
-def snapshot_work(o: Any, root: str, prefix: str = "trusted.overlay.") -> Snapshot:
-    """The work dir with every ``#<hex>`` temp name replaced by ``#`` (``#~1``... if several)."""
+def snapshot_work(o: Any, root: str, prefix: str = "trusted.overlay.", *,
+                  upper: str | None = None) -> Snapshot:  # fmt: skip
+    """The work dir with every ``#<hex>`` temp name replaced by ``#`` (``#~1``... if several).
+
+    ``index/<hex>`` entries (index=on) are named by file handles, which hold inode numbers and
+    fs uuids: each is renamed after what it is, ``index/=<paths>`` where ``<paths>`` are the
+    paths of ``upper`` (the upper dir, read through ``o``) linked to it (``-`` for none), and
+    ``=`` becomes ``!`` when the name is not the hex of the entry's own ``origin`` (``?`` when
+    it has none: a whiteout or a directory)."""
     snap = snapshot(o, root, upper_prefix=prefix)
+    index_names = _index_names(o, root, prefix, snap, upper)
     out: dict[str, Entry] = {}
+
+    def norm(part: str, parent: str) -> str:
+        if _TEMP_NAME.fullmatch(part):
+            return "#"
+        return index_names.get(f"{parent}/{part}", part) if parent == "index" else part
+
     for rel, e in snap.entries.items():
-        key = "/".join("#" if _TEMP_NAME.fullmatch(part) else part for part in rel.split("/"))
+        parts = rel.split("/")
+        key = "/".join(norm(part, "/".join(parts[:i])) for i, part in enumerate(parts))
         n, unique = 0, key
         while unique in out:
             n += 1
             unique = f"{key}~{n}"
         if e.listing is not None:
-            e = replace(e, listing=tuple(sorted("#" if _TEMP_NAME.fullmatch(x) else x for x in e.listing)))  # fmt: skip
+            e = replace(e, listing=tuple(sorted(norm(x, rel) for x in e.listing)))
         out[unique] = replace(e, links=())
     snap.entries = dict(sorted(out.items()))
     return snap
+
+
+def _index_names(o: Any, root: str, prefix: str, snap: Snapshot, upper: str | None) -> dict[str, str]:
+    """index/<hex> -> the name it is compared by (see :func:`snapshot_work`)."""
+    by_inode: dict[tuple[int, int], list[str]] = defaultdict(list)
+    if upper is not None and any(rel.startswith("index/") for rel in snap.entries):
+        for rel, (dev, ino) in snapshot(o, upper, upper_prefix=prefix).inodes.items():
+            if rel:
+                by_inode[(dev, ino)].append(rel)
+    out: dict[str, str] = {}
+    dir_origins = _upper_dir_origins(o, upper, prefix) if any(
+        rel.startswith("index/") and snap.entries[rel].type == "dir" for rel in snap.entries) else {}
+    for rel in snap.entries:
+        parts = rel.split("/")
+        if len(parts) != 2 or parts[0] != "index" or _TEMP_NAME.fullmatch(parts[1]):
+            continue
+        try:
+            origin = bytes(o.getxattr(posixpath.join(root, rel), prefix + "origin",
+                                      follow_symlinks=False))  # fmt: skip
+            mark = "=" if origin.hex() == parts[1] else "!"
+        except OSError:
+            mark = "?"
+        linked = sorted(by_inode.get(snap.inodes[rel], []))
+        if not linked and parts[1] in dir_origins:  # nfs_export: the upper dir it names
+            mark, linked = "^", dir_origins[parts[1]]
+        out[rel] = mark + (",".join(linked) if linked else "-")
+    return out
+
+
+def _upper_dir_origins(o: Any, upper: str | None, prefix: str) -> dict[str, list[str]]:
+    """Upper dirs by the hex of their ``origin``: a directory index entry (nfs_export) is
+    named by it, whatever the layout of the real fs's handles (tmpfs, ext4...)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    if upper is None:
+        return out
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        path = posixpath.join(upper, rel) if rel else upper
+        for name in o.listdir(path):
+            child = posixpath.join(rel, name) if rel else name
+            cpath = posixpath.join(upper, child)
+            if o.lstat(cpath).st_mode & 0o170000 != 0o040000:
+                continue
+            pending.append(child)
+            try:
+                origin = bytes(o.getxattr(cpath, prefix + "origin", follow_symlinks=False))
+            except OSError:
+                continue
+            out[origin.hex()].append(child)
+    return out
+
+
+def handle_shape(handle: bytes | None) -> list[object] | None:
+    """A ``struct file_handle`` compared by structure, not value (inode numbers and uuids
+    differ between the kernel and the simulator): its length and type and, for an overlay
+    handle (type 0xf8), the ``ovl_fb`` header (version, magic, length, flags, real type)."""
+    if handle is None:
+        return None
+    nbytes = int.from_bytes(handle[0:4], "little")
+    htype = int.from_bytes(handle[4:8], "little", signed=True)
+    data = handle[8:]
+    out: list[object] = [nbytes, htype]
+    if htype == 0xF8 and len(data) >= 8:
+        out.append(list(data[3:8]))
+    return out
 
 
 def check_work(snap: Snapshot, *, index: bool = False, volatile: bool = False) -> list[str]:

@@ -31,7 +31,7 @@ def _meta(path: str, node: L.Node, prefix: str) -> list[str]:
     if isinstance(node, L.Dir | L.File | L.Device | L.Fifo | L.Symlink):
         out.append(f"chown -h {node.uid}:{node.gid} {path}")
     if isinstance(node, L.Dir | L.File):
-        out += [f"xset {path} {_q(k)} {v.hex()}" for k, v in node.xattrs.items()]
+        out += [f"xset {path} {_q(k)} {_q(v.hex())}" for k, v in node.xattrs.items()]
     if isinstance(node, L.Dir) and node.opaque:
         out.append(f"xset {path} {prefix}opaque {node.opaque.encode().hex()}")
     return out
@@ -99,9 +99,16 @@ def to_script(stack: L.LayerStack, ops: Sequence[Op], options: str = "") -> str:
     prefix = L.xattr_prefix_for(options)
     lines = ["#!/usr/bin/env bash", "# overlaysim differential case: run as root on a kernel with overlayfs",
              "set -u", 'B=$(mktemp -d)', _XSET, "trap 'umount \"$B/m\" 2>/dev/null; rm -rf \"$B\"' EXIT"]  # fmt: skip
+    if stack.separate_fs:  # each lower layer on a tmpfs of its own
+        lines.append("trap 'umount \"$B/m\" 2>/dev/null; umount \"$B\"/l* 2>/dev/null; rm -rf \"$B\"' EXIT")
     for i, layer in enumerate(stack.lowers):
+        if stack.separate_fs:
+            lines.append(f'mkdir "$B"/l{i} && mount -t tmpfs -o mode=700 tmpfs "$B"/l{i}')
         lines += layer_commands(layer, f'"$B"/l{i}', prefix)
+    for i, layer in enumerate(stack.data):
+        lines += layer_commands(layer, f'"$B"/d{i}', prefix)
     opts = "lowerdir=" + ":".join(f"$B/l{i}" for i in range(len(stack.lowers)))
+    opts += "".join(f"::$B/d{i}" for i in range(len(stack.data)))
     if stack.upper is not None:
         lines += layer_commands(stack.upper, '"$B"/u', prefix)
         lines.append('mkdir "$B"/w')

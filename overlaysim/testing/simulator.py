@@ -7,6 +7,7 @@ Mirrors :class:`overlaysim.testing.kernel.KernelOverlay` attribute for attribute
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +24,10 @@ class SimOverlay:
         self.stack, self.extra = stack, options
         self.base = BASE
         self.fs.os.makedirs(self.base)
+        if stack.separate_fs:  # each lower layer on a tmpfs of its own, as the kernel side
+            for i in range(len(stack.lowers)):
+                self.fs.os.mkdir(f"{self.base}/l{i}", 0o700)
+                self.fs.mount("tmpfs", f"{self.base}/l{i}", "tmpfs", "mode=700")
         self.mount_path = f"{self.base}/m"
         self.paths: StackPaths = build_stack(stack, self.fs.os, self.base, options=options)
         self.fs.os.mkdir(self.mount_path)
@@ -58,6 +63,16 @@ class SimOverlay:
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def import_separate(fs: HostFS, real_base: str, base: str, count: int) -> None:
+    """import_tree of a real stack dir whose ``l0..`` each go to a tmpfs of their own."""
+    fs.os.makedirs(base)
+    for name in sorted(os.listdir(real_base)):
+        if name in {f"l{i}" for i in range(count)}:
+            fs.os.mkdir(f"{base}/{name}", 0o700)
+            fs.mount("tmpfs", f"{base}/{name}", "tmpfs", "mode=700")
+        fs.import_tree(os.path.join(real_base, name), f"{base}/{name}")
 
 
 def simulator_factory(stack: LayerStack, options: str) -> SimOverlay:

@@ -7,6 +7,7 @@ third, renamed onto by an operation. Every file type the kernel distinguishes ap
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,6 +18,7 @@ from overlaysim.testing import layers as L
 from overlaysim.testing import ops as O
 
 NAMES = ("a", "b", "c", "d", "e", "f")
+FRESH_NAMES = ("g", "h")  # never in a generated layer: targets that do not exist yet
 XATTR_NAMES = ("user.x", "user.y", "trusted.t")
 # Option profiles of the CI matrix: name -> (extra options, with an upper layer)
 PROFILES: dict[str, tuple[str, bool]] = {
@@ -26,7 +28,19 @@ PROFILES: dict[str, tuple[str, bool]] = {
     "ro multi-lower": ("", False),
     "volatile": ("volatile", True),
     "metacopy=on": ("metacopy=on", True),
+    "data-only": ("metacopy=on", True),
+    "data-only metacopy=off": ("", True),
+    "index=on": ("index=on", True),
+    "nfs_export=on": ("nfs_export=on", True),
+    "xino=on multi-fs": ("xino=on", True),
 }
+# Profiles whose lower layers each live on a tmpfs of their own (LayerStack.separate_fs)
+MULTI_FS_PROFILES = frozenset({"xino=on multi-fs"})
+# Profiles whose stacks have data-only layers below the lowers (``lowerdir=...::d0``), and
+# metacopy files in the lowers (with metacopy=off only the lowest layer's may lead there)
+DATA_ONLY_PROFILES = frozenset({"data-only", "data-only metacopy=off"})
+# Where the absolute redirects of metacopy_files() point, so data layers hold files there
+_REDIRECT_TARGETS = ("a", "b/c", "c/d/e")
 
 names = st.sampled_from(NAMES)
 # Symlink targets only go down (no absolute or ".." targets, which could chain out of the
@@ -63,6 +77,7 @@ def metacopy_files(draw: st.DrawFn, /) -> L.File:
     return replace(f, xattrs={**f.xattrs, **marks})
 
 
+@functools.cache  # the same strategy object each time: built and validated once
 def leaves(whiteouts: bool = True, metacopy: bool = False) -> st.SearchStrategy[L.Node]:
     """Every non-directory kind, whiteouts (both forms) included if asked, and metacopy
     files (as left by a metacopy=on mount) if asked."""
@@ -80,6 +95,7 @@ def leaves(whiteouts: bool = True, metacopy: bool = False) -> st.SearchStrategy[
     return st.one_of(*choices)
 
 
+@functools.cache  # likewise (drawing a stack was 3x slower without)
 def dirs(depth: int = 3, *, whiteouts: bool = True, opaque: bool = True,
          metacopy: bool = False) -> st.SearchStrategy[L.Dir]:  # fmt: skip
     """Directories up to ``depth`` levels, with opaque markers ("y" or "x") if asked."""
@@ -131,17 +147,45 @@ def layers(draw: st.DrawFn, /, depth: int = 3, *, hardlinks: bool = True, whiteo
     return root
 
 
+def _place(d: L.Dir, parts: list[str], node: L.Node) -> L.Dir:
+    """``d`` with ``node`` at ``parts``, directories made (or put in place of a non-dir)."""
+    if len(parts) == 1:
+        return replace(d, entries={**d.entries, parts[0]: node})
+    sub = d.entries.get(parts[0])
+    sub = sub if isinstance(sub, L.Dir) else L.Dir()
+    return replace(d, entries={**d.entries, parts[0]: _place(sub, parts[1:], node)})
+
+
+@st.composite
+def data_layers(draw: st.DrawFn, /, min_size: int = 1, max_size: int = 2,
+                **layer_kw: Any) -> tuple[L.Dir, ...]:  # fmt: skip
+    """Data-only layers: any tree (their metacopy, opaque and whiteout marks mean nothing
+    there), and most of the time a regular file at each place the absolute redirects of
+    :func:`metacopy_files` point to, in one of the layers, so the lazy lookup often succeeds
+    (and fails otherwise: missing, a dir, a symlink, a file on the way)."""
+    out = list(draw(st.lists(layers(**{**layer_kw, "hardlinks": False}), min_size=min_size,
+                             max_size=max_size)))  # fmt: skip
+    for target in _REDIRECT_TARGETS:
+        if draw(st.integers(0, 3)):
+            i = draw(st.integers(0, len(out) - 1))
+            out[i] = _place(out[i], target.split("/"), draw(files()))
+    return tuple(out)
+
+
 @st.composite
 def layer_stacks(draw: st.DrawFn, /, min_lowers: int = 2, max_lowers: int = 4,
-                 upper: bool | None = True, **layer_kw: Any) -> L.LayerStack:  # fmt: skip
-    """2-4 lower layers and an upper layer (``upper=None``: drawn; False: read-only)."""
+                 upper: bool | None = True, data_only: bool = False,
+                 **layer_kw: Any) -> L.LayerStack:  # fmt: skip
+    """2-4 lower layers and an upper layer (``upper=None``: drawn; False: read-only); with
+    ``data_only``, 1-2 data-only layers below them."""
     lowers = draw(st.lists(layers(**layer_kw), min_size=min_lowers, max_size=max_lowers))
     has_upper = draw(st.booleans()) if upper is None else upper
     # Metacopy files only in lower layers: an upper one without data below fails its lookup,
     # and whether listing its impure parent then fails depends on the upper fs's entry order
     # (ext4 here, tmpfs order in the simulator). A remount puts real ones in the upper.
     up = draw(layers(**{**layer_kw, "metacopy": False})) if has_upper else None
-    return L.LayerStack(lowers=tuple(lowers), upper=up)
+    data = draw(data_layers(**layer_kw)) if data_only else ()
+    return L.LayerStack(lowers=tuple(lowers), upper=up, data=data)
 
 
 _OPEN_FLAGS = [os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_CREAT,
@@ -150,10 +194,17 @@ _OPEN_FLAGS = [os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_CREAT,
 _DATA = st.sampled_from([b"", b"x", b"more data"])
 
 
-def _op_strategies(kinds: frozenset[str] | None, pool: tuple[str, ...]) -> list[st.SearchStrategy[O.Op]]:
+def _op_strategies(kinds: frozenset[str] | None, pool: tuple[str, ...],
+                   dir_pool: tuple[str, ...] = ()) -> list[st.SearchStrategy[O.Op]]:  # fmt: skip
     p, b = paths(), st.booleans()
     if pool:  # two thirds of the paths name something that exists in some layer
         p = st.one_of(st.sampled_from(pool), st.sampled_from(pool), p)
+    # A name no layer has (under a path that may exist): without it nearly every rename
+    # target exists, so a lower directory was never renamed and redirects went untested.
+    fresh = st.builds(lambda d, n: f"{d}/{n}" if d else n, st.sampled_from(("", *pool)),
+                      st.sampled_from(FRESH_NAMES))  # fmt: skip
+    dst = st.one_of(p, fresh)
+    p = st.one_of(p, p, p, fresh)
     table: dict[str, st.SearchStrategy[Any]] = {
         "open": st.builds(O.Open, p, st.sampled_from(_OPEN_FLAGS), st.just(0o644),
                           st.one_of(st.none(), _DATA), st.sampled_from([None, 16])),
@@ -162,9 +213,9 @@ def _op_strategies(kinds: frozenset[str] | None, pool: tuple[str, ...]) -> list[
         "unlink": st.builds(O.Unlink, p),
         "rmdir": st.builds(O.Rmdir, p),
         "mkdir": st.builds(O.Mkdir, p, st.sampled_from([0o755, 0o700])),
-        "rename": st.builds(O.Rename, p, p, st.sampled_from([0, 0, 0, O.RENAME_NOREPLACE,
+        "rename": st.builds(O.Rename, p, dst, st.sampled_from([0, 0, 0, O.RENAME_NOREPLACE,
                                                               O.RENAME_EXCHANGE, O.RENAME_WHITEOUT])),
-        "link": st.builds(O.Link, p, p),
+        "link": st.builds(O.Link, p, dst),
         "symlink": st.builds(O.Symlink, _SYMLINK_TARGETS, p),
         "chmod": st.builds(O.Chmod, p, st.sampled_from([0o600, 0o755, 0o4755, 0o1777])),
         "chown": st.builds(O.Chown, p, st.sampled_from([0, 1000]), st.sampled_from([0, 1000]), b),
@@ -181,6 +232,9 @@ def _op_strategies(kinds: frozenset[str] | None, pool: tuple[str, ...]) -> list[
         "mknod": st.builds(O.Mknod, p, st.sampled_from(["fifo", "chr", "chr"]),
                            st.sampled_from([0, 1]), st.sampled_from([0, 3])),
     }  # fmt: skip
+    if dir_pool:  # a directory of some layer moved to a new name: redirects, EXDEV, origins
+        table["rename"] = st.one_of(table["rename"], st.builds(
+            O.Rename, st.sampled_from(dir_pool), fresh, st.sampled_from([0, O.RENAME_NOREPLACE])))
     return [s for k, s in table.items() if kinds is None or k in kinds]
 
 
@@ -189,18 +243,25 @@ OP_KINDS = frozenset(
 )
 
 
+# Cached: a shrinker redraws the same stack (so the same pool) hundreds of times, and building
+# and validating the op strategies anew each time was 2/3 of a fuzz campaign's shrinking time.
+@functools.lru_cache(maxsize=256)
 def op_sequences(min_size: int = 20, max_size: int = 40, kinds: frozenset[str] | None = None,
-                 pool: tuple[str, ...] = ()) -> st.SearchStrategy[list[O.Op]]:  # fmt: skip
+                 pool: tuple[str, ...] = (),
+                 dir_pool: tuple[str, ...] = ()) -> st.SearchStrategy[list[O.Op]]:  # fmt: skip
     """Operation sequences over the name pool (``kinds``: a subset of :data:`OP_KINDS`);
-    ``pool``: paths to favour, typically those of the stack (see :func:`stack_paths`)."""
-    ops = st.one_of(*_op_strategies(kinds, pool))
+    ``pool``: paths to favour, typically those of the stack (see :func:`stack_paths`);
+    ``dir_pool``: directories of the stack, some of them renamed to fresh names."""
+    ops = st.one_of(*_op_strategies(kinds, pool, dir_pool))
     return st.lists(ops, min_size=min_size, max_size=max_size)
 
 
-def stack_paths(stack: L.LayerStack) -> tuple[str, ...]:
-    """Every path present in some layer of ``stack``, sorted."""
+def stack_paths(stack: L.LayerStack, *, dirs_only: bool = False) -> tuple[str, ...]:
+    """Every path present in some layer of ``stack`` (only directories: ``dirs_only``),
+    sorted."""
     layers = [*stack.lowers, *([stack.upper] if stack.upper else [])]
-    return tuple(sorted({p for layer in layers for p, _ in L.walk(layer)}))
+    return tuple(sorted({p for layer in layers for p, n in L.walk(layer)
+                         if not dirs_only or isinstance(n, L.Dir)}))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -217,13 +278,17 @@ class Case:
 def cases(draw: st.DrawFn, /, profile: str | None = None, *, min_ops: int = 20, max_ops: int = 40,
           kinds: frozenset[str] | None = None, **layer_kw: Any) -> Case:  # fmt: skip
     """A case for one of :data:`PROFILES` (drawn when ``profile`` is None). The layers of the
-    metacopy profile also hold metacopy files, as another metacopy=on mount leaves them."""
+    metacopy profiles also hold metacopy files, as another metacopy=on mount leaves them; the
+    data-only profile adds data-only layers, where their absolute redirects lead."""
     name = profile if profile is not None else draw(st.sampled_from(sorted(PROFILES)))
     options, has_upper = PROFILES[name]
-    if "metacopy=on" in options.split(","):
+    if "metacopy=on" in options.split(",") or name in DATA_ONLY_PROFILES:
         layer_kw = {"metacopy": True, **layer_kw}
-    stack = draw(layer_stacks(upper=has_upper, **layer_kw))
-    ops = draw(op_sequences(min_ops, max_ops, kinds, stack_paths(stack)))
+    stack = draw(layer_stacks(upper=has_upper, data_only=name in DATA_ONLY_PROFILES, **layer_kw))
+    if name in MULTI_FS_PROFILES:
+        stack = replace(stack, separate_fs=True)
+    ops = draw(op_sequences(min_ops, max_ops, kinds, stack_paths(stack),
+                            stack_paths(stack, dirs_only=True)))  # fmt: skip
     return Case(stack, options, tuple(ops), name)
 
 

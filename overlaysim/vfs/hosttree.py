@@ -163,7 +163,7 @@ class _Exporter:
         self.devices = devices
         self.keep_priv = keep_privileges
         self.xattrs = xattrs
-        self.links: dict[int, str] = {}
+        self.links: dict[tuple[int, int], str] = {}  # (st_dev, st_ino): mounts may be crossed
         self.root_uid = os.geteuid() == 0
 
     def export_dir(self, sim: str, dfd: int, rel: str) -> None:
@@ -173,8 +173,8 @@ class _Exporter:
             s = o.lstat(sp)
             mode = s.st_mode
             rel_child = f"{rel}/{name}" if rel else name
-            if not st.S_ISDIR(mode) and s.st_nlink > 1 and s.st_ino in self.links:
-                os.link(self.links[s.st_ino], name, src_dir_fd=self.root_fd, dst_dir_fd=dfd,
+            if not st.S_ISDIR(mode) and s.st_nlink > 1 and (s.st_dev, s.st_ino) in self.links:
+                os.link(self.links[(s.st_dev, s.st_ino)], name, src_dir_fd=self.root_fd, dst_dir_fd=dfd,
                         follow_symlinks=False)  # fmt: skip
                 self.report.entries += 1
                 continue
@@ -192,7 +192,7 @@ class _Exporter:
             if not self._write_leaf(sp, name, dfd, s):
                 continue
             if s.st_nlink > 1:
-                self.links[s.st_ino] = rel_child
+                self.links[(s.st_dev, s.st_ino)] = rel_child
             self.report.entries += 1
 
     def _write_leaf(self, sp: str, name: str, dfd: int, s: os.stat_result) -> bool:

@@ -47,6 +47,18 @@ class Blob:
         return b
 
 
+#: One int object per mode, uid and gid value below 65536 (at most that many entries): an
+#: inode keeps these, and every int above 256 computed anew would cost 32 bytes per inode.
+_CANON: dict[int, int] = {}
+_CANON_MAX = 1 << 16
+
+#: The bytes of every new regular file until its first write: most files of a big layer are
+#: empty or written once, so they share this instead of paying ~130 bytes each for their own.
+#: Its reference count never drops to 1, so a write always clones it (copy-on-write as usual).
+EMPTY_BLOB = Blob()
+EMPTY_BLOB.refs = 1 << 62
+
+
 class MemInode(Node, FileData):
     __slots__ = (
         "atime",
@@ -72,9 +84,10 @@ class MemInode(Node, FileData):
     def __init__(self, sb: SuperBlock, mode: int, uid: int, gid: int, rdev: int = 0) -> None:
         self.sb = sb
         self.ino = sb.new_ino()
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
+        c = _CANON
+        self.mode = c.setdefault(mode, mode) if mode < _CANON_MAX else mode
+        self.uid = c.setdefault(uid, uid) if uid < _CANON_MAX else uid
+        self.gid = c.setdefault(gid, gid) if gid < _CANON_MAX else gid
         self.rdev = rdev
         now = sb.clock()
         self.atime = self.mtime = self.ctime = now
@@ -83,14 +96,15 @@ class MemInode(Node, FileData):
         self.mounted = 0
         self.parent: Node = self
         self.target = ""
-        ftype = self.ftype = mode & _S_IFMT
+        ftype = mode & _S_IFMT
+        ftype = self.ftype = c.setdefault(ftype, ftype)
         if ftype == _S_IFDIR:
             self.entries: dict[str, MemInode] = {}
             self.nlink = 2
         else:
             self.nlink = 1
         if ftype == _S_IFREG:
-            self.blob = Blob()
+            self.blob = EMPTY_BLOB
 
     # --- lookup & listing ------------------------------------------------------------------
     def lookup(self, name: str) -> MemInode | None:
@@ -166,12 +180,14 @@ class MemInode(Node, FileData):
         mtime: int | None = None,
     ) -> None:
         now = self.sb.clock()
+        c = _CANON
         if mode is not None:
-            self.mode = (self.mode & _S_IFMT) | (mode & 0o7777)
+            m = (self.mode & _S_IFMT) | (mode & 0o7777)
+            self.mode = c.setdefault(m, m)
         if uid is not None:
-            self.uid = uid
+            self.uid = c.setdefault(uid, uid) if uid < _CANON_MAX else uid
         if gid is not None:
-            self.gid = gid
+            self.gid = c.setdefault(gid, gid) if gid < _CANON_MAX else gid
         if size is not None:
             self.truncate(size)
         if atime is not None:

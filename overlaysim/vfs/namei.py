@@ -138,8 +138,9 @@ def resolve(
         raise fserr(errno.ENOENT)
     if path[0] == "/" and task.cred.uid == 0 and len(path) < 1024 and path[-1] != "/":
         # Fast path: absolute, root (no search-permission checks), no symlink or dot on the
-        # way; anything else walks again. The part of the walk that stays on tmpfs is cached
-        # until a name is removed or replaced or a mount changes (NS_GEN), or the root moves.
+        # way; anything else walks again. The walk is cached until a name is removed or
+        # replaced or a mount changes (NS_GEN: tmpfs and overlay both bump it), or the root
+        # moves.
         dc = task.dcache
         if task.dcache_gen == NS_GEN[0] and task.dcache_root is task.root:
             hit = dc.get(path)
@@ -171,23 +172,19 @@ def resolve(
 def _plain_walk(
     task: Task, comps: list[str]
 ) -> tuple[Mount, Node, tuple[Mount, Node, list[str]] | None] | None:
-    """The fast walk from the root: (mount, node, pivot), None if it needs the full walk.
+    """The fast walk from the root: (mount, node, None), None if it needs the full walk.
 
-    The pivot is where the walk left tmpfs (e.g. into an overlay): its mount, node and the
-    components still to walk from there; None when the whole walk stayed on tmpfs.
+    (A third item, a pivot (mount, node, components left), would make the cache walk again
+    from there each time; every filesystem here bumps NS_GEN on removals, so none does.)
     """
     mnt, node = task.root
-    it = iter(comps)
-    for c in it:
+    for c in comps:
         if not c:
             continue
         if c == "." or c == ".." or node.ftype != _S_IFDIR:
             return None
-        if type(node) is not MemInode:
-            pivot = (mnt, node, [c, *it])
-            found = walk_rest(task, *pivot)
-            return None if found is None else (found[0], found[1], pivot)
-        child: Node | None = node.entries.get(c)
+        child: Node | None = (node.entries.get(c) if type(node) is MemInode
+                              else node.lookup(c))  # fmt: skip
         if child is None or child.ftype == _S_IFLNK:
             return None
         if child.mounted:

@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from overlaysim.vfs.ospath import PathModule
-from overlaysim.vfs.sys_dir import DirCalls, DirEntry
+from overlaysim.vfs.sys_dir import DirEntry
+from overlaysim.vfs.sys_handle import HandleCalls
 from overlaysim.vfs.task import Task
 
 _CONSTANT_PREFIXES = ("O_", "F_", "R_", "W_", "X_", "SEEK_", "XATTR_", "ST_", "AT_", "EX_")
 
 
-class OsModule(DirCalls):
+class OsModule(HandleCalls):  # HandleCalls -> DirCalls -> ... -> FileCalls
     name = "posix"
     sep, altsep, curdir, pardir, extsep, pathsep, linesep, devnull, defpath = (
         "/", None, ".", "..", ".", ":", "\n", "/dev/null", "/bin:/usr/bin",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -30,21 +31,44 @@ def skip_anon_minors(next_minor: int) -> None:
     _anon_minor[0] = max(_anon_minor[0], next_minor)
 
 
-class SuperBlock:
-    __slots__ = ("clock", "dev", "fstype", "magic", "next_ino", "rdonly")
+def fs_uuid(fstype: str, dev: int) -> bytes:
+    """The ``s_uuid`` of a filesystem: version-4 shaped, like the random one a tmpfs gets,
+    but derived from the type and device number, which a saved world keeps (a disk keeps its
+    uuid too), so origin handles and index names stay valid across a save and a load.
+    Device numbers are never reused on one machine, so no two filesystems share a uuid."""
+    b = bytearray(hashlib.blake2b(f"{fstype}:{dev}".encode(), digest_size=16,
+                                  person=b"overlaysim-fs").digest())  # fmt: skip
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return bytes(b)
 
-    def __init__(self, fstype: str, clock: Callable[[], int], dev: int | None = None) -> None:
+
+class SuperBlock:
+    """``uuid``: the filesystem's ``s_uuid`` (overlay file handles carry it; see
+    :func:`fs_uuid`). Inode generations are derived from it, not stored in inodes."""
+
+    __slots__ = ("clock", "dev", "fstype", "magic", "next_ino", "rdonly", "uuid")
+
+    def __init__(self, fstype: str, clock: Callable[[], int], dev: int | None = None,
+                 uuid: bytes | None = None) -> None:  # fmt: skip
         self.fstype = fstype
         self.clock = clock
         self.dev = next_anon_dev() if dev is None else dev
         self.next_ino = 1
         self.magic = 0x01021994  # TMPFS_MAGIC
         self.rdonly = False
+        self.uuid = fs_uuid(fstype, self.dev) if uuid is None else uuid
 
     def new_ino(self) -> int:
         ino = self.next_ino
         self.next_ino = ino + 1
         return ino
+
+    def generation(self, ino: int) -> int:
+        """``i_generation`` of inode ``ino``: tmpfs draws a random u32 per inode; a keyed hash
+        of the fs uuid and the number gives the same spread with no field in the inode."""
+        h = hashlib.blake2b(ino.to_bytes(8, "little"), digest_size=4, key=self.uuid)
+        return int.from_bytes(h.digest(), "little")
 
 
 def wall_clock() -> int:

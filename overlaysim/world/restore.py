@@ -328,7 +328,7 @@ class _Rebuild:
         ofs._master = None if master is None else self.nodes[_int(master, "a whiteout master")]
         ofs._tmp_counter = _int(state.get("tmp_counter"), "an overlay temp counter")
         ofs._pseudo_devs = self._pseudo_devs(state.get("pseudo_devs"))
-        root = OvlInode(ofs, None, "", upper, list(enumerate(lowers)))
+        root = OvlInode(ofs, None, "", upper, list(ofs.merged_roots))  # no data-only layers
         return Mount(root, "", "overlay", "", None, None, private=ofs)
 
     def _pseudo_devs(self, raw: Any) -> dict[int, int]:

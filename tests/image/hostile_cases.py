@@ -458,7 +458,11 @@ LAYER_CASES: list[LayerCase] = [
         codes={"same-layer-conflict"},
     ),
     LayerCase(
-        "duplicate-dir", "parser", L(T(D("d/"), D("d/", mode=0o700))), None, codes={"duplicate-dir"}
+        "duplicate-dir",
+        "parser",
+        L(T(D("d/"), D("d/", mode=0o700))),
+        DuplicateEntry,
+        codes={"same-layer-conflict"},
     ),
     LayerCase(
         "pax-vs-ustar-name",

@@ -20,7 +20,13 @@ from overlaysim.image.importer import import_image
 from overlaysim.image.tree import snapshot
 from overlaysim.image.verify import verify_image
 from tests.image.helpers import image_of
-from tests.image.hostile_cases import IMAGE_CASES, LAYER_CASES, ImageCase, LayerCase
+from tests.image.hostile_ambiguity import AMBIGUOUS_IMAGE_CASES, AMBIGUOUS_LAYER_CASES
+from tests.image.hostile_cases import IMAGE_CASES as BASE_IMAGE_CASES
+from tests.image.hostile_cases import LAYER_CASES as BASE_LAYER_CASES
+from tests.image.hostile_cases import ImageCase, LayerCase
+
+LAYER_CASES = BASE_LAYER_CASES + AMBIGUOUS_LAYER_CASES
+IMAGE_CASES = BASE_IMAGE_CASES + AMBIGUOUS_IMAGE_CASES
 
 
 def test_corpus_is_large_and_covers_every_family() -> None:

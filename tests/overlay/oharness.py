@@ -49,6 +49,15 @@ class Side:
         """The options field of the overlay's /proc/self/mounts line, base dir as ``<B>``."""
         raise NotImplementedError
 
+    def tmpfs(self, *rels: str) -> None:
+        """Mount a new tmpfs on each of these dirs (created), so that layers can live on
+        filesystems of their own (xino); unmounted with the rest at the end."""
+        raise NotImplementedError
+
+    def mount_at(self, rel: str, opts: str) -> None:
+        """Mount another overlay at ``rel`` (e.g. one to use as a lower layer)."""
+        raise NotImplementedError
+
     def p(self, rel: str) -> str:
         return f"{self.base}/{rel}" if rel else self.base
 
@@ -81,6 +90,15 @@ class KernelSide(Side):
 
     def umount(self) -> None:
         kumount(self.mnt)
+
+    def tmpfs(self, *rels: str) -> None:
+        for rel in rels:
+            self.dirs(rel)
+            kmount("tmpfs", self.p(rel), "tmpfs", "")
+
+    def mount_at(self, rel: str, opts: str) -> None:
+        self.dirs(rel)
+        kmount("overlay", self.p(rel), "overlay", opts)
 
     def mount_options(self) -> str:
         with open("/proc/self/mounts", encoding="utf-8") as f:
@@ -132,6 +150,15 @@ class SimSide(Side):
 
     def umount(self) -> None:
         self.fs.umount(self.mnt)
+
+    def tmpfs(self, *rels: str) -> None:
+        for rel in rels:
+            self.dirs(rel)
+            self.fs.mount("tmpfs", self.p(rel), "tmpfs", "")
+
+    def mount_at(self, rel: str, opts: str) -> None:
+        self.dirs(rel)
+        self.fs.mount("overlay", self.p(rel), "overlay", opts)
 
     def mount_options(self) -> str:
         opts = [m.options for m in self.fs.mounts() if m.target == self.mnt]
@@ -262,3 +289,44 @@ def can_mount() -> str | None:
     except (OSError, subprocess.CalledProcessError) as e:
         return f"mount -t overlay is not permitted here: {e}"
     return None
+
+
+# --- file handles (nfs_export): name_to_handle_at / open_by_handle_at -------------------------
+# Python's os has neither; on the kernel side they are called through libc (ctypes), on the
+# simulator through its os look-alike. Both take and give ``struct file_handle`` as bytes.
+MAX_HANDLE_SZ = 128
+
+
+def name_to_handle_at(o: Any, dirfd: int | None, path: str, flags: int = 0,
+                      handle_bytes: int = MAX_HANDLE_SZ) -> tuple[bytes, int]:  # fmt: skip
+    if o is not os:
+        return o.name_to_handle_at(dirfd, path, flags, handle_bytes)  # type: ignore[no-any-return]
+    import ctypes
+    import struct as _struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(8 + MAX_HANDLE_SZ)
+    _struct.pack_into("<Ii", buf, 0, handle_bytes, 0)
+    mount_id = ctypes.c_int(0)
+    rc = libc.name_to_handle_at(-100 if dirfd is None else dirfd, os.fsencode(path), buf,
+                                ctypes.byref(mount_id), flags)  # fmt: skip
+    if rc != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+    nbytes = _struct.unpack_from("<I", buf, 0)[0]
+    return bytes(buf.raw[: 8 + nbytes]), mount_id.value
+
+
+def open_by_handle_at(o: Any, mount_fd: int | None, handle: bytes, flags: int) -> int:
+    if o is not os:
+        return o.open_by_handle_at(mount_fd, handle, flags)  # type: ignore[no-any-return]
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    raw = bytes(handle)[: 8 + MAX_HANDLE_SZ]
+    buf = ctypes.create_string_buffer(raw + bytes(8 + MAX_HANDLE_SZ - len(raw)), 8 + MAX_HANDLE_SZ)
+    fd = libc.open_by_handle_at(-100 if mount_fd is None else mount_fd, buf, flags)
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(fd)

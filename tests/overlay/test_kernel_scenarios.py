@@ -8,11 +8,23 @@ from functools import cache
 
 import pytest
 
-from tests.overlay import scenarios_metacopy
+from tests.overlay import (
+    scenarios_datadir,
+    scenarios_index,
+    scenarios_metacopy,
+    scenarios_nfs_export,
+    scenarios_redirect,
+    scenarios_xino,
+)
 from tests.overlay.oharness import Obs, Rec, SimSide, can_mount, kernel_side
 from tests.overlay.scenarios import SCENARIOS
 
 assert scenarios_metacopy.MC  # registers the metacopy scenarios in SCENARIOS
+assert scenarios_redirect.RD  # and the redirect audit's
+assert scenarios_datadir.MC  # and the data-only layers'
+assert scenarios_index.IX  # and the inodes index's
+assert scenarios_xino.XI  # and the xino ones (layers on filesystems of their own)
+assert scenarios_nfs_export.NF  # and the nfs_export ones (file handles)
 
 
 @cache

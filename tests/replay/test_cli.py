@@ -92,8 +92,8 @@ def test_errors_are_one_line_and_write_nothing(tmp_path: Path, lower: str) -> No
         (["replay", trace, "--lowerdir", lower, "--write-upper", str(full)], "not empty"),
         (["replay", trace, "--lowerdir", lower, "--options", "upperdir=/x"], "upperdir"),
         (["replay", trace, "--lowerdir", lower, "--options", "bogus=1"], "cannot be mounted"),
-        (["replay", trace, "--lowerdir", lower, "--options", "index=on"],
-         "does not simulate index=on"),
+        (["replay", trace, "--lowerdir", lower, "--options", "metacopy=on,verity=on"],
+         "does not simulate verity"),
         (["replay", trace, "--lowerdir", lower, "--user", "alice"], "UID[:GID]"),
     ]
     for args, message in cases:

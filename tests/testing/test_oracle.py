@@ -93,8 +93,14 @@ def test_kernel_agrees_with_itself(data: st.DataObject) -> None:
 @pytest.mark.parametrize("profile", sorted(S.PROFILES))
 def test_kernel_agrees_with_reference_model(profile: str) -> None:
     """On stacks without listing quirks, the flat reference model must match the kernel's
-    merged view op by op (userxattr: hard links to special files change st_ino there)."""
-    ignore = ("links", "inodes") if profile == "userxattr" else ()
+    merged view op by op (userxattr: hard links to special files change st_ino there;
+    nfs_export=on: every copy-up is indexed, so after a remount a single-link file counts its
+    index entry too, st_nlink 2 on Linux 6.18 — a link count the flat model does not keep)."""
+    ignore: tuple[str, ...] = ()
+    if profile == "userxattr":
+        ignore = ("links", "inodes")
+    elif profile == "nfs_export=on":
+        ignore = ("nlink",)
 
     @settings(FAST, max_examples=25)
     @given(S.cases(profile, hardlinks=False))
