@@ -200,6 +200,8 @@ class Campaign:
             st["shards"][str(r.index)] = {"profile": r.profile, "size": r.size,
                                           "sequences": r.sequences, "ops": r.ops,
                                           "divergent": r.counts, "seconds": round(r.seconds, 3)}  # fmt: skip
+            if r.judge:  # run against another side than the campaign's target (see run_shard)
+                st["shards"][str(r.index)]["judge"] = r.judge
             for sig, n in r.counts.items():
                 entry = st["signatures"].get(sig)
                 if entry is not None:

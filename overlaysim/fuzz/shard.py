@@ -78,6 +78,7 @@ class ShardResult:
     complete: bool = False
     fatal: bool = False  # the target cannot go on (bad command, protocol error)
     note: str = ""
+    judge: str = ""  # the side that actually judged, when not the campaign's target
     counts: dict[str, int] = field(default_factory=dict)  # divergent cases by signature
     found: list[Found] = field(default_factory=list)
     coverage: list[str] = field(default_factory=list)
@@ -388,11 +389,19 @@ def run_shard(spec: ShardSpec, on_case: OnCase | None = None) -> ShardResult:
     except OverlaySimError as e:
         return ShardResult(spec.index, spec.profile, fatal=True, note=str(e))
     usable, why = target.available()
-    if not usable:
+    judge, note = "", ""
+    if not usable and target.name == "kernel":
+        # a worker without mount permission still checks the simulator, against the flat
+        # reference model (merged views only), and the shard's record says so
+        target, judge = resolve_target("reference"), "reference"
+        note = (f"{socket.gethostname()} (pid {os.getpid()}): cannot mount ({why}): its shards "
+                "ran against the reference model (simulator only)")  # fmt: skip
+    elif not usable:
         return ShardResult(spec.index, spec.profile, note=f"{socket.gethostname()} "
                            f"(pid {os.getpid()}): --against {spec.target} cannot run: {why}")  # fmt: skip
     runner = _Runner(spec, target, on_case)
     res = runner.res
+    res.judge, res.note = judge, note
     res.size = spec.sequences
     try:
         with _planted(spec.fault):

@@ -184,7 +184,11 @@ def _same_inode(a: OvlInode, b: OvlInode) -> bool:
     do not without index=on: renaming one over the other copies it up and really renames."""
     if a.is_dir() or b.is_dir():
         return a is b
-    return (a.upper is not None and a.upper is b.upper) or index.same_inode(a, b)
+    if a.upper is not None and a.upper is b.upper:
+        # unless one name's overlay inode was hashed by its lower before a copy-up that could
+        # not record an origin (a symlink under userxattr): two inodes, two st_ino
+        return a is b or a.stat().st_ino == b.stat().st_ino
+    return index.same_inode(a, b)
 
 
 def set_redirect(node: OvlInode, samedir: bool, path: str, why: str) -> None:
@@ -236,6 +240,10 @@ def rename(
     uold = copy_up(olddir, "rename inside a lower directory")
     unew = copy_up(newdir, "rename into a lower directory")
     usrc = copy_up(src, "rename")
+    if tgt is not None and tgt.upper is usrc:
+        # two overlay inodes over one upper inode (see _same_inode): ovl_rename finds the upper
+        # names already linked to each other and gives up with ESTALE (Linux 6.18)
+        raise fserr(errno.ESTALE)
     if exchange:
         assert tgt is not None
         copy_up(tgt, "rename")

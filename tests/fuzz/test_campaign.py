@@ -176,3 +176,38 @@ def test_ctrl_c_stops_cleanly_with_a_summary_and_resumes(tmp_path: Any) -> None:
     start = json.loads(again.stdout.splitlines()[0])
     assert f"resuming {finished} finished shards" in start["message"]
     assert json.loads(again.stdout.splitlines()[-1])["session_sequences"] == 3
+
+
+def test_a_worker_that_cannot_mount_runs_its_shards_against_the_reference_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 10: workers without mount permission run simulator-only and say so."""
+    from overlaysim.fuzz import targets
+
+    monkeypatch.setattr(targets, "_kernel_probe", lambda: (False, "mount(2): EPERM (not root)"))
+    spec = ShardSpec(0, "default", "", shard_seed(7, 0), 3, "kernel", 4, 8, shrink=False)
+    res = run_shard(spec)
+    assert res.complete and res.sequences == 3 and res.ops > 0
+    assert res.judge == "reference"
+    assert "cannot mount (mount(2): EPERM (not root))" in res.note
+    assert "reference model" in res.note
+
+
+def test_the_campaign_records_which_judge_ran_a_shard(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from overlaysim.fuzz import targets
+
+    monkeypatch.setattr(targets, "_kernel_probe", lambda: (False, "not root"))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a local run refuses a kernel it cannot mount (usage error); the workers of an executor
+    # (a cluster) decide for themselves, as a worker host without root would
+    out = str(tmp_path / "c")
+    with ThreadPoolExecutor(1) as ex:
+        stats = Campaign(Config(sequences=4, seed=3, profiles=("default",),
+                                **{**SMALL, "target": "kernel"}), Store(out), Quiet(), ex).run()  # fmt: skip
+    assert exit_code(stats) == 0
+    shards = _state(out)["shards"]
+    assert shards and all(s["judge"] == "reference" for s in shards.values())
+    assert any("reference model" in n for n in stats.notes)

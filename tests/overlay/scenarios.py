@@ -509,3 +509,31 @@ def sc_non_root_in_overlay(s: Side, r: Rec) -> None:
     r.call("create_in_pub", s.run_as, 1000, 1000, create)
     r.call("unlink_theirs", s.run_as, 1000, 1000, lambda o: o.unlink(s.p("m/theirs")))
     finish(s, r)
+
+
+@scenario
+def sc_rename_between_links_of_an_origin_less_copy_up(s: Side, r: Rec) -> None:
+    """Found by `overlaysim fuzz` (userxattr): a lower symlink cannot carry user.overlay.origin,
+    so after `link a f` the two names are two overlay inodes over one upper inode (two st_ino);
+    renaming one onto the other is not vfs_rename's no-op: RENAME_WHITEOUT is EINVAL and a plain
+    rename ESTALE. With trusted xattrs the copy-up has an origin and both names are one inode."""
+    s.dirs("l1", "l2", "u", "w", "m")
+    s.o.symlink("a", s.p("l2/a"))
+    ra2 = getattr(s.o, "renameat2", None) or _kernel_renameat2
+    for i, extra in enumerate(["userxattr", ""]):
+        s.mount(s.std("l1:l2", extra))
+        s.o.link(s.p("m/a"), s.p("m/f"), follow_symlinks=False)
+        r.call(f"same_ino_{i}", lambda: s.o.lstat(s.p("m/a")).st_ino == s.o.lstat(s.p("m/f")).st_ino)
+        r.call(f"whiteout_{i}", ra2, s.p("m/a"), s.p("m/f"), 4)
+        r.call(f"plain_{i}", ra2, s.p("m/a"), s.p("m/f"), 0)
+        r.ls(f"ls_{i}", "m")
+        s.umount()
+        for d in ("u", "w"):
+            for name in s.o.listdir(s.p(d)):
+                p = s.p(f"{d}/{name}")
+                if s.o.path.isdir(p) and not s.o.path.islink(p):
+                    for sub in s.o.listdir(p):
+                        s.o.rmdir(f"{p}/{sub}") if s.o.path.isdir(f"{p}/{sub}") else s.o.unlink(f"{p}/{sub}")
+                    s.o.rmdir(p)
+                else:
+                    s.o.unlink(p)
