@@ -135,7 +135,7 @@ def _cleanup(ix: OvlIndex) -> None:
         if entry is None:
             continue
         if name.startswith("#"):  # a leftover of an index create or cleanup, or a whiteout master
-            _remove_tree(d, name, entry)
+            remove_tree(d, name, entry)
             continue
         err, line = verify_index(ix, name, entry)
         if err == 0:
@@ -213,18 +213,19 @@ def whiteout_entry(ix: OvlIndex, name: str, entry: Node) -> None:
     shared whiteout), so a handle of the removed object is stale rather than decodable."""
     d = ix.dir
     if entry.mode & _S_IFMT == st.S_IFDIR:
-        _remove_tree(d, name, entry)
+        remove_tree(d, name, entry)
     else:
         d.unlink(name, entry)
     d.link(name, ix.ofs.whiteout_master())
 
 
-def _remove_tree(parent: Node, name: str, node: Node) -> None:
+def remove_tree(parent: Node, name: str, node: Node) -> None:
+    """Remove ``name`` and everything below it (work/work at mount, stale index entries)."""
     if node.mode & _S_IFMT == st.S_IFDIR:
         for child in list(node.iter_names()):
             sub = node.lookup(child)
             if sub is not None:
-                _remove_tree(node, child, sub)
+                remove_tree(node, child, sub)
         parent.rmdir(name, node)
     else:
         parent.unlink(name, node)

@@ -231,22 +231,10 @@ def _prepare_work(ofs: OvlFS, workdir: Node) -> None:
     """Empty and recreate W/work (mode 0000); leave the volatile marker when asked."""
     old = workdir.lookup("work")
     if old is not None:
-        _remove_tree(workdir, "work", old)
+        index.remove_tree(workdir, "work", old)
     work = workdir.mkdir("work", 0, 0, 0)
     ofs.work = work
     if ofs.params.volatile:
         inc = work.mkdir("incompat", 0, 0, 0)  # ovl_lookup_or_create: no permission bits
         vol = inc.mkdir("volatile", 0, 0, 0)
         vol.create("dirty", st.S_IFREG, 0, 0, 0)
-
-
-def _remove_tree(parent: Node, name: str, node: Node) -> None:
-    if node.mode & 0o170000 == st.S_IFDIR:
-        for child_name in list(node.iter_names()):
-            child = node.lookup(child_name)
-            if child is not None:
-                _remove_tree(node, child_name, child)
-        parent.rmdir(name, node)
-    else:
-        parent.unlink(name, node)
-
