@@ -95,9 +95,12 @@ def info(world: str, as_json: bool) -> None:
 @world_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the new machine.")
 @click.option("--force", is_flag=True, help="Also replace a file that is not a readable world.")
-def reset(world: str, seed: int, force: bool) -> None:
+@click.option("--clock", type=click.Choice(["step", "wall"]), default="step", show_default=True,
+              help="step: a deterministic clock from 2024-01-01; wall: the host's time (to "
+              "compare dates with a real docker).")
+def reset(world: str, seed: int, force: bool, clock: str) -> None:
     """Start over: replace the world with a fresh machine."""
-    fresh = World.new(seed)
+    fresh = World.new(seed, wall=clock == "wall")
     if os.path.isdir(world):
         raise WorldError(f"{world}: is a directory, not a world file")
     if store.is_absent(world):

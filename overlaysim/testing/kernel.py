@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -34,6 +35,7 @@ def _libc() -> ctypes.CDLL:
     lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                           ctypes.c_char_p]  # fmt: skip
     lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lib.unshare.argtypes = [ctypes.c_int]
     lib.syscall.restype = ctypes.c_long
     return lib
 
@@ -45,8 +47,30 @@ def _check(ret: int, path: str | None = None) -> int:
     return ret
 
 
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+_private = threading.local()
+
+
+def private_mounts() -> None:
+    """Move the calling thread into a mount namespace of its own, with private propagation,
+    once. Found by ``make fuzz`` while a real dockerd ran on the machine: a container created
+    meanwhile copies every mount of the host, an oracle overlay included, and keeps it alive
+    after our umount, so the kernel refuses the next mount of those dirs with EBUSY (upper dir
+    in use). Private mounts cannot be copied by anyone. Best effort: where unshare(2) is
+    refused the mounts stay shared, as before."""
+    if getattr(_private, "done", False):
+        return
+    _private.done = True
+    lib = _libc()
+    if lib.unshare(_CLONE_NEWNS) == 0:
+        lib.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+
+
 def mount(source: str, target: str, fstype: str, data: str | bytes = "", flags: int = 0) -> None:
-    """``mount(2)``; raises ``OSError`` with the kernel's errno."""
+    """``mount(2)`` (in this thread's private mount namespace, see :func:`private_mounts`);
+    raises ``OSError`` with the kernel's errno."""
+    private_mounts()
     raw = os.fsencode(data) if data else None
     _check(_libc().mount(os.fsencode(source), os.fsencode(target), os.fsencode(fstype),
                          flags, raw), target)  # fmt: skip
@@ -62,6 +86,7 @@ def fsconfig_mount(target: str, fstype: str, params: Sequence[tuple[str, str | N
     Unlike ``mount(2)`` there is no 4095-byte limit and no comma splitting. On failure the
     ``OSError`` message is the filesystem's log for that context.
     """
+    private_mounts()
     lib = _libc()
     fsfd = _check(lib.syscall(_SYS_FSOPEN, os.fsencode(fstype), 0))
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from overlaysim.errors import WorldError
 from overlaysim.vfs.hostfs import HostFS
-from overlaysim.vfs.superblock import StepClock
+from overlaysim.vfs.superblock import StepClock, wall_clock
 from overlaysim.world import store
 from overlaysim.world.restore import rebuild
 from overlaysim.world.snapshot import Snapshot, capture
@@ -55,10 +55,12 @@ class World:
         self.seed = seed
 
     @classmethod
-    def new(cls, seed: int = 0) -> World:
+    def new(cls, seed: int = 0, wall: bool = False) -> World:
         """A fresh machine: the usual top directories, /dev's character devices, a tmpfs on
-        /run, a deterministic clock; nothing Docker-specific."""
-        fs = HostFS(StepClock(EPOCH_NS, 1_000))
+        /run, a deterministic clock (or, with ``wall``, the host's: a differential run against
+        a real daemon needs "7 years ago" and "Up 2 seconds" to read the same on both sides);
+        nothing Docker-specific."""
+        fs = HostFS(wall_clock if wall else StepClock(EPOCH_NS, 1_000))
         o = fs.os
         o.umask(0)
         for path, mode in _TOP_DIRS:

@@ -1,0 +1,56 @@
+"""Random shell scripts for ``docker exec``: what a container does to its upper layer.
+
+Scripts use commands both machines have (busybox in the image, the overlaysim shell in the
+simulator) on paths of the busybox-based dive images, existing and new, so they copy up
+files, hard links (busybox's applets are hard links), directories with children, and
+whiteout, rename and re-create things. Each command's stderr goes to /dev/null (the wording of
+busybox and our shell may differ) and its exit status is printed, so a failing command is
+compared by its status and the script never stops half-way.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+#: Paths of the dive images (files, dirs, hard-linked applets) and new names beside them.
+EXISTING = (
+    "/somefile.txt", "/root", "/root/saved.txt", "/root/.saved.txt", "/root/.data",
+    "/root/.data/saved.again2.txt", "/tmp", "/tmp/saved.again1.txt", "/etc", "/etc/passwd",
+    "/etc/group", "/bin/ls", "/bin/busybox", "/bin", "/usr", "/var", "/home",
+)  # fmt: skip
+NEW = ("/n1", "/root/n2", "/tmp/n3", "/root/.data/n4", "/n5/deep/x", "/etc/n6")
+
+paths = st.sampled_from(EXISTING + NEW)
+texts = st.sampled_from(("a", "hello", "x" * 100))
+modes = st.sampled_from(("700", "644", "4755", "000", "1777", "u+x", "go-r"))
+owners = st.sampled_from(("1000:1000", "0:0", "65534:100", "12:34"))
+
+
+def _one(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from((
+        "write", "append", "rm", "rmrf", "mkdir", "rmdir", "mv", "cp", "cpr", "symlink", "link",
+        "chmod", "chown", "touch", "truncate",
+    )))  # fmt: skip
+    p, q = draw(paths), draw(paths)
+    return {
+        "write": f"echo {draw(texts)} > {p}", "append": f"echo {draw(texts)} >> {p}",
+        "rm": f"rm {p}", "rmrf": f"rm -rf {p}", "mkdir": f"mkdir -p {p}", "rmdir": f"rmdir {p}",
+        "mv": f"mv {p} {q}", "cp": f"cp {p} {q}", "cpr": f"cp -R {p} {q}",
+        "symlink": f"ln -s {q} {p}", "link": f"ln {p} {q}",
+        "chmod": f"chmod {draw(modes)} {p}", "chown": f"chown {draw(owners)} {p}",
+        "touch": f"touch {p}", "truncate": f"truncate -s {draw(st.sampled_from((0, 7, 5000)))} {p}",
+    }[kind]  # fmt: skip
+
+
+@st.composite
+def scripts(draw: st.DrawFn, max_commands: int = 6) -> str:
+    """A ``sh -c`` script of 1..``max_commands`` commands, each followed by its status."""
+    n = draw(st.integers(1, max_commands))
+    return "; ".join(f"{_one(draw)} 2>/dev/null; echo $?" for _ in range(n))
+
+
+#: The fixture images that can run a shell (busybox), by archive and tag.
+RUNNABLE = (
+    ("dive/test-docker-image.tar", "dive-test:latest"),
+    ("dive/test-kaniko-image.tar", "dive-test:kaniko-latest"),
+)
