@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # System tools that tests use as judges (command:Debian package); installed when missing and
 # we are root (apt), otherwise their tests skip with a reason.
-SYSTOOLS := strace:strace getfattr:attr tree:tree fuse-overlayfs:fuse-overlayfs dockerd:docker.io
+SYSTOOLS := strace:strace getfattr:attr tree:tree fuse-overlayfs:fuse-overlayfs dockerd:docker.io fusermount3:fuse3
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,8 +37,12 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/results.md
 
 # The long campaign: all profiles, resumable (run it again to continue), reports in fuzz-out/.
-fuzz: $(STAMP)
+# The engine against the kernel (resumable from fuzz-out), then the machine against a real
+# dockerd: 2,000 random exec scripts (CI runs 200).
+fuzz: $(STAMP) sysdeps
 	$(BIN)/overlaysim fuzz --sequences 100000 --seed 20261128 --jobs 2 --out fuzz-out
+	OVERLAYSIM_DOCKERD_EXAMPLES=2000 $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/docker_oracle/test_random.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check overlaysim tests benchmarks

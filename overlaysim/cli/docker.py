@@ -9,6 +9,7 @@ group and the container commands; the image commands are in ``docker_images``.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any
@@ -26,15 +27,34 @@ from overlaysim.cli.docker_common import (
 )
 from overlaysim.cli.world_opt import world_option
 from overlaysim.docker import inspect as insp
-from overlaysim.docker import render, terminal
+from overlaysim.docker import listfmt, network, render, sysinfo, terminal, versions
 from overlaysim.docker.daemon import Daemon
 from overlaysim.errors import DaemonError
 from overlaysim.image.gojson import dumps_indent
 
 
+def _speak_as(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Choose the Docker version for this invocation (see ``overlaysim.docker.versions``)."""
+    try:
+        versions.use(value)
+    except versions.UnknownDockerVersion as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+    return value
+
+
 @click.group("docker", cls=DockerGroup)
+@click.option(
+    "--docker-version",
+    envvar=versions.ENV,
+    default=None,
+    metavar="VERSION",
+    expose_value=False,
+    is_eager=True,
+    callback=_speak_as,
+    help=f"Speak as this Docker release: 28 (the default) or 20.10; also ${versions.ENV}.",
+)
 def docker() -> None:
-    """The docker CLI on the simulated machine (Docker 28, overlay2 graphdriver).
+    """The docker CLI on the simulated machine (Docker 28 or 20.10, overlay2 graphdriver).
 
     \b
     Example:
@@ -59,6 +79,13 @@ _create_options = [
     click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT."),
     click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
     click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+    click.option(
+        "--network",
+        "--net",
+        "network",
+        default=None,
+        help="Connect to a network: bridge (default), host, none, container:NAME.",
+    ),
 ]
 
 
@@ -66,6 +93,16 @@ def _create_opts(f: Any) -> Any:
     for opt in reversed(_create_options):
         f = opt(f)
     return f
+
+
+def _network_mode(value: str | None, command: str) -> str:
+    """``--network ""`` is refused by the CLI itself (its own words, exit 125)."""
+    try:
+        return network.check_option(value)
+    except DaemonError as e:
+        path = click.get_current_context().command_path.partition(" ")[2]  # "docker run"
+        click.echo(f"docker: {e}.\nSee '{path or command} --help'.", err=True)
+        sys.exit(125)
 
 
 def _create(d: Daemon, image: str, command: tuple[str, ...], attach: bool, **kw: Any) -> Any:
@@ -82,6 +119,7 @@ def _create(d: Daemon, image: str, command: tuple[str, ...], attach: bool, **kw:
         interactive=kw["interactive"],
         attach=attach,
         auto_remove=kw.get("rm", False),
+        network_mode=kw["network_mode"],
     )
 
 
@@ -97,8 +135,10 @@ def create(image: str, command: tuple[str, ...], world: str, **kw: Any) -> None:
     Example:
       overlaysim docker create --name c1 busybox sleep infinity
     """
+    kw["network_mode"] = _network_mode(kw["network"], "create")
     with daemon_session(world) as d:
-        c = _create(d, image, command, False, **kw)
+        # the docker client attaches stdout and stderr unless detached (create has no -d)
+        c = _create(d, image, command, True, **kw)
     click.echo(c.id)
 
 
@@ -117,19 +157,30 @@ def run(image: str, command: tuple[str, ...], detach: bool, world: str, **kw: An
       overlaysim docker run --rm busybox sh -c 'echo hi > /tmp/x; cat /tmp/x'
       overlaysim docker run -d --name web busybox sleep infinity
     """
+    kw["network_mode"] = _network_mode(kw["network"], "run")
     stdin, lines = terminal.container_stdin(kw["interactive"] and not detach)
+    refused: network.NetworkNotFound | None = None
     with daemon_session(world) as d:
         c = _create(d, image, command, not detach, **kw)
-        if detach:
-            d.start(c.id)
-            code: int | None = 0
-        else:
-            code = d.run_attached(
-                c, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=stdin, lines=lines
-            )
+        try:
+            if detach:
+                d.start(c.id)
+                code: int | None = 0
+            else:
+                code = d.run_attached(
+                    c, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=stdin, lines=lines
+                )
+        except network.NetworkNotFound as e:
+            refused, code = e, 125
+            if kw["rm"]:
+                d.rm(c.id, force=True)
     if detach:
-        click.echo(c.id)
-    elif code is None:
+        click.echo(c.id)  # the CLI prints the ID as soon as the container is created
+    if refused is not None:
+        # dockerd 20.10.24: the container stays "created" (removed with --rm), exit 125
+        click.echo(f"docker: Error response from daemon: {refused}.", err=True)
+        sys.exit(125)
+    if not detach and code is None:
         click.echo(
             f"overlaysim: {' '.join(c.argv)!r} never ends by itself: container {c.name} keeps "
             "running (stop it with: overlaysim docker stop " + c.name + ")",
@@ -148,7 +199,7 @@ def start(containers: tuple[str, ...], world: str) -> None:
     Example:
       overlaysim docker start web
     """
-    each_container(containers, world, lambda d, name: d.start(name))
+    each_container(containers, world, lambda d, name: d.start(name), summary="start")
 
 
 @docker.command("exec", context_settings=NO_INTERSPERSED)
@@ -222,7 +273,7 @@ def kill(containers: tuple[str, ...], sig: str, world: str) -> None:
     Example:
       overlaysim docker kill web
     """
-    each_container(containers, world, lambda d, name: d.kill(name, sig))
+    each_container(containers, world, lambda d, name: d.kill(name, sig), missing="kill")
 
 
 @docker.command("rm")
@@ -236,28 +287,48 @@ def rm(containers: tuple[str, ...], force: bool, world: str) -> None:
     Example:
       overlaysim docker rm web
     """
-    each_container(containers, world, lambda d, name: d.rm(name, force))
+    each_container(containers, world, lambda d, name: d.rm(name, force), missing="client",
+                   missing_ok=force)  # fmt: skip
 
 
 @docker.command("ps")
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all containers.")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--format", "fmt", default=None, help="'table' (default) or 'json' (one per line).")
+@click.option(
+    "--format", "fmt", default=None,
+    help="Pretty-print with a Go template ('table ...' for a header), or 'json'.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @world_option
-def ps(all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, as_json: bool, world: str) -> None:
+def ps(
+    all_: bool, quiet: bool, size: bool, no_trunc: bool, fmt: str | None, as_json: bool, world: str
+) -> None:
     """List containers.
 
     \b
     Example:
       overlaysim docker ps -a
+      overlaysim docker ps --format '{{.Names}}\t{{.Status}}\t{{.Size}}'
     """
+    if fmt and fmt not in ("table", "raw", "json"):
+        zero = render.container_row_zero()
+        listfmt.validate(fmt, zero)
     with daemon_session(world) as d:
-        cs = d.ps(all_)
         now = d.now()
-    fields = [render.container_fields(c, now, no_trunc) for c in cs]
-    listing(fields, as_json, fmt, quiet, lambda: render.ps_table(cs, now, no_trunc))
+        rows = [
+            render.container_row(c, now, no_trunc, functools.partial(_size, d, c))
+            for c in d.ps(all_)
+        ]
+        # rendered while the daemon is at hand: sizes are computed only if the format asks
+        listing(listfmt.CONTAINERS, rows, fmt, quiet, as_json, size=size)
+
+
+def _size(d: Daemon, c: Any) -> str:
+    from overlaysim.docker.imageops import image_size
+
+    return render.container_size(d.layers.rw_size(c.id), image_size(d, c.image_id))
 
 
 @docker.command("diff")
@@ -312,9 +383,47 @@ def logs(container: str, world: str) -> None:
         click.echo(text, nl=False, err=stream == "stderr")
 
 
+def _inspect(names: tuple[str, ...], fmt: str | None, world: str, kind: str | None) -> None:
+    """What the three inspect commands do (``kind`` None: a container, else an image)."""
+    tmpl = None
+    if fmt:
+        try:
+            tmpl = render.parse_template(fmt)
+        except render.TemplateParseError as e:
+            click.echo(f"template parsing error: {e}", err=True)
+            sys.exit(64)
+    docs, errors, out = [], [], []
+    with daemon_session(world) as d:
+        for name in names:
+            try:
+                docs.append(insp.any_object(d, name, kind))
+            except insp.NoSuchObject as e:
+                if e.daemon is None or d.version.cli_wraps_not_found:
+                    errors.append(f"Error: {e}")
+                else:
+                    errors.append(DockerGroup.prefix + e.daemon)
+            except DaemonError as e:
+                errors.append(DockerGroup.prefix + str(e))
+    if tmpl is not None:
+        for doc in docs:
+            try:
+                out.append(render.go_template(tmpl, doc) + "\n")
+            except render.TemplateError as e:
+                errors.append(str(e))
+        click.echo("".join(out) or "\n", nl=False)  # nothing to show: the CLI prints "\n"
+    else:
+        click.echo(dumps_indent(docs, "    ") if docs else "[]")
+    for msg in errors:
+        click.echo(msg, err=True)
+    exit_with(1 if errors else 0)
+
+
+_FORMAT = click.option("-f", "--format", "fmt", default=None, help="Format with a Go template.")
+
+
 @docker.command("inspect")
 @click.argument("names", nargs=-1, required=True)
-@click.option("-f", "--format", "fmt", default=None, help="Go-template subset: '{{.A.B}}'.")
+@_FORMAT
 @click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None)
 @world_option
 def inspect(names: tuple[str, ...], fmt: str | None, kind: str | None, world: str) -> None:
@@ -325,22 +434,20 @@ def inspect(names: tuple[str, ...], fmt: str | None, kind: str | None, world: st
       overlaysim docker inspect web
       overlaysim docker inspect -f '{{.GraphDriver.Data.MergedDir}}' web
     """
-    docs, errors = [], []
-    with daemon_session(world) as d:
-        for name in names:
-            try:
-                docs.append(insp.any_object(d, name, kind))
-            except DaemonError as e:
-                errors.append(str(e))
-    if fmt:
-        for doc in docs:
-            click.echo(render.go_template(fmt, doc))
-    else:
-        click.echo(dumps_indent(docs, "    ") if docs else "[]")
-    for msg in errors:
-        line = f"Error: {msg}" if msg.startswith("No such object") else DockerGroup.prefix + msg
-        click.echo(line, err=True)
-    exit_with(1 if errors else 0)
+    _inspect(names, fmt, world, kind)
+
+
+def _inspect_of(kind: str) -> click.Command:
+    """``docker image inspect`` / ``docker container inspect``: ``inspect --type KIND``."""
+
+    @click.command("inspect", help=f"Low-level information on one or more {kind}s.")
+    @click.argument("names", nargs=-1, required=True)
+    @_FORMAT
+    @world_option
+    def inspect_kind(names: tuple[str, ...], fmt: str | None, world: str) -> None:
+        _inspect(names, fmt, world, kind)
+
+    return inspect_kind
 
 
 @docker.command("info")
@@ -360,3 +467,55 @@ def info(fmt: str | None, as_json: bool, world: str) -> None:
         click.echo(json.dumps(data, indent=None if fmt == "json" else 2))
     else:
         click.echo(insp.info_text(data))
+
+
+@docker.command("version")
+def version() -> None:
+    """Client and server versions of the Docker release spoken (see --docker-version).
+
+    \b
+    Example:
+      overlaysim docker --docker-version 20.10 version
+    """
+    click.echo(sysinfo.version_text(versions.current()))
+
+
+# --- management commands: the same command objects under `docker image` / `docker container` ---
+@docker.group("image", cls=DockerGroup)
+def image_group() -> None:
+    """Manage images: inspect, ls, history, rm, save, load, tag (as docker image ...)."""
+
+
+@docker.group("container", cls=DockerGroup)
+def container_group() -> None:
+    """Manage containers: inspect, ls, rm, start, stop, create, run, exec, diff, export,
+    commit, logs, kill (as docker container ...)."""
+
+
+for _name, _cmd in (
+    ("inspect", _inspect_of("image")),
+    ("ls", docker_images.images),
+    ("history", docker_images.history),
+    ("rm", docker_images.rmi),
+    ("save", docker_images.save),
+    ("load", docker_images.load),
+    ("tag", docker_images.tag),
+):
+    image_group.add_command(_cmd, _name)
+
+for _name, _cmd in (
+    ("inspect", _inspect_of("container")),
+    ("ls", ps),
+    ("rm", rm),
+    ("start", start),
+    ("stop", stop),
+    ("create", create),
+    ("run", run),
+    ("exec", exec_),
+    ("diff", diff),
+    ("export", export),
+    ("commit", docker_images.commit),
+    ("logs", logs),
+    ("kill", kill),
+):
+    container_group.add_command(_cmd, _name)

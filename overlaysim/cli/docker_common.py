@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from overlaysim.cli.world_opt import world_session
-from overlaysim.docker import render
+from overlaysim.docker import listfmt, render, versions
+from overlaysim.docker.containers import NoSuchContainer
 from overlaysim.docker.daemon import Daemon, ExecFailed
 from overlaysim.errors import DaemonError, OverlaySimError, WorldError
 
@@ -31,6 +32,10 @@ class DockerGroup(click.Group):
             return super().invoke(ctx)
         except ExecFailed as e:
             self._fail(ctx, one_line(e) if e.raw else self.prefix + one_line(e), e.status)
+        except NoSuchContainer as e:
+            # the 20.10 client rewords a 404 of these endpoints itself
+            wraps = ctx.invoked_subcommand in ("exec", "logs") and versions.current().cli_wraps_not_found
+            self._fail(ctx, f"Error: {e}" if wraps else self.prefix + one_line(e))
         except WorldError:
             raise  # not the daemon's: the root group prints it
         except render.TemplateError as e:
@@ -42,7 +47,7 @@ class DockerGroup(click.Group):
 
     def _fail(self, ctx: click.Context, text: str, status: int | None = None) -> None:
         sub = ctx.invoked_subcommand or ""
-        if sub in ("run", "create"):
+        if sub == "run" or (sub == "create" and not versions.current().legacy_container_errors):
             click.echo(f"docker: {text}", err=True)
             sys.exit(status or 125)
         click.echo(text, err=True)
@@ -84,42 +89,70 @@ NO_INTERSPERSED = {"allow_interspersed_args": False}
 
 
 def each_container(
-    names: tuple[str, ...], world: str, action: Callable[[Daemon, str], Any]
+    names: tuple[str, ...],
+    world: str,
+    action: Callable[[Daemon, str], Any],
+    summary: str | None = None,
+    *,
+    missing: str = "daemon",
+    missing_ok: bool = False,
 ) -> None:
     """Apply ``action`` to each container as docker does: print the name on success, one
     ``Error response from daemon`` line per failure, exit 1 if any failed (the successful
-    ones are saved)."""
-    failed = False
+    ones are saved). ``summary`` ("start") adds docker's closing line naming the failed ones:
+    ``Error: failed to start containers: a, b``. A missing container is reported as the
+    daemon says it (``missing="daemon"``), as the 20.10 client rewords a 404 (``"client"``,
+    ``rm``) or as dockerd's router wraps it (``"kill"``: ``Cannot kill container: NAME: ...``);
+    ``missing_ok`` (``rm -f``) prints it without failing."""
+    failed: list[str] = []
     with daemon_session(world) as d:
         for name in names:
             try:
                 action(d, name)
+            except NoSuchContainer as e:
+                if missing == "client" and d.version.cli_wraps_not_found:
+                    click.echo(f"Error: {e}", err=True)
+                elif missing == "daemon" or missing == "client":
+                    click.echo(DockerGroup.prefix + one_line(e), err=True)
+                else:
+                    click.echo(f"{DockerGroup.prefix}Cannot {missing} container: {name}: {e}", err=True)
+                if not missing_ok:
+                    failed.append(name)
             except ExecFailed as e:
                 click.echo(one_line(e) if e.raw else DockerGroup.prefix + one_line(e), err=True)
-                failed = True
+                failed.append(name)
             except DaemonError as e:
                 click.echo(DockerGroup.prefix + one_line(e), err=True)
-                failed = True
+                failed.append(name)
             else:
                 click.echo(name)
+    if failed and summary:
+        click.echo(f"Error: failed to {summary} containers: {', '.join(failed)}", err=True)
     exit_with(1 if failed else 0)
 
 
 def listing(
-    fields: list[dict[str, str]],
-    as_json: bool,
+    kind: listfmt.Kind,
+    rows: list[listfmt.Row],
     fmt: str | None,
     quiet: bool,
-    table: Callable[[], str],
+    as_json: bool,
+    *,
+    size: bool = False,
+    human: bool = True,
 ) -> None:
-    """``--json`` (an array), ``--format json`` (a line each), ``-q`` (unique IDs), or a table."""
+    """Print rows as the docker CLI does for ``--format`` (Go template; ``table ...`` for a
+    header and aligned columns), ``-q`` and the default table; ``--json`` (one array) is ours.
+    ``--format json`` is the CLI's shorthand for ``{{json .}}`` since Docker 24 (20.10 prints
+    the word ``json`` once per row)."""
+    v = versions.current()
     if as_json:
-        click.echo(json.dumps(fields, indent=2))
-    elif fmt == "json":
-        for f in fields:
-            click.echo(render.json_line(f))
-    elif quiet:
-        for ident in dict.fromkeys(f["ID"] for f in fields):
-            click.echo(ident)
+        click.echo(json.dumps([r.fields() for r in rows], indent=2))
+    elif fmt == "json" and v.format_json_shorthand:
+        for r in rows:
+            click.echo(r.go_json())
     else:
-        click.echo(table(), nl=False)
+        if quiet and not fmt and kind is listfmt.IMAGES and v.images_quiet_unique:
+            rows = list({r.value("ID"): r for r in rows}.values())
+        chosen = listfmt.choose(kind, fmt, quiet, size=size, human=human)
+        click.echo(listfmt.write(kind, chosen, rows), nl=False)

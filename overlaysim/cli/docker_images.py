@@ -8,12 +8,14 @@ The commands are registered on the ``docker`` group by ``overlaysim.cli.docker``
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from overlaysim.cli.docker_common import DockerGroup, daemon_session, exit_with, listing, one_line
 from overlaysim.cli.world_opt import world_option
-from overlaysim.docker import imageops, render, terminal
+from overlaysim.docker import imageops, listfmt, render, terminal
+from overlaysim.docker.inspect import NoSuchObject
 from overlaysim.errors import DaemonError
 
 
@@ -29,14 +31,28 @@ def load(path: str | None, quiet: bool, world: str) -> None:
       overlaysim docker load -i /work/shared/fixtures/dive/test-docker-image.tar
       overlaysim docker load < busybox.tar
     """
-    with (
-        terminal.input_file(path) as src,
-        daemon_session(world) as d,
-        terminal.progress(not quiet) as bar,
-    ):
-        lines = imageops.load(d, src, bar, lambda text: click.echo(f"overlaysim: {text}", err=True))
+    failed: imageops.LoadFailed | None = None
+    try:
+        with (
+            terminal.input_file(path) as src,
+            daemon_session(world) as d,
+            terminal.progress(not quiet) as bar,
+        ):
+            try:
+                lines = imageops.load(
+                    d, src, bar, lambda text: click.echo(f"overlaysim: {text}", err=True)
+                )
+            except imageops.LoadFailed as e:
+                if not e.kept:
+                    raise  # nothing was registered: the world is not saved
+                failed, lines = e, e.lines  # what was loaded stays: the world is saved
+    except imageops.LoadFailed as e:
+        failed, lines = e, e.lines
     for line in lines:
         click.echo(line)
+    if failed is not None:  # dockerd's error arrives in the stream: no daemon prefix
+        click.echo(one_line(failed), err=True)
+        exit_with(1)
 
 
 @click.command("save")
@@ -45,12 +61,12 @@ def load(path: str | None, quiet: bool, world: str) -> None:
 @click.option(
     "--save-format",
     type=click.Choice(["v25", "v1.2"]),
-    default="v25",
-    show_default=True,
-    help="Archive shape: Docker >= 25 (OCI layout + manifest.json) or Docker 1.10-24.",
+    default=None,
+    help="Archive shape: Docker >= 25 (OCI layout + manifest.json) or Docker 1.10-24; "
+    "default: the one of the Docker release spoken (--docker-version).",
 )
 @world_option
-def save(images: tuple[str, ...], output: str | None, save_format: str, world: str) -> None:
+def save(images: tuple[str, ...], output: str | None, save_format: str | None, world: str) -> None:
     """Save one or more images to a tar archive (layers byte-identical to the loaded ones).
 
     \b
@@ -63,7 +79,26 @@ def save(images: tuple[str, ...], output: str | None, save_format: str, world: s
         terminal.progress(True) as bar,
         terminal.output_file(output) as f,
     ):
-        imageops.save(d, list(images), f, save_format, bar)
+        imageops.save(d, list(images), f, save_format or d.version.save_layout, bar)
+
+
+_FORMAT_HELP = "Pretty-print with a Go template ('table ...' for a header), or 'json'."
+
+
+class GoBool(click.ParamType):  # type: ignore[type-arg]
+    """A Go flag's boolean: ``-H=false`` reaches us as ``=false``."""
+
+    name = "boolean"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).removeprefix("=").lower()
+        if text in ("1", "t", "true"):
+            return True
+        if text in ("0", "f", "false"):
+            return False
+        self.fail(f'invalid argument "{value}": parse error', param, ctx)
 
 
 @click.command("images")
@@ -71,7 +106,7 @@ def save(images: tuple[str, ...], output: str | None, save_format: str, world: s
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all images (incl. intermediate).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--format", "fmt", default=None, help="'table' (default) or 'json' (one per line).")
+@click.option("--format", "fmt", default=None, help=_FORMAT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @world_option
 def images(
@@ -88,6 +123,8 @@ def images(
     \b
     Example:
       overlaysim docker images
+      overlaysim docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}'
+      overlaysim docker images --format 'table {{.ID}}\t{{.CreatedAt}}'
     """
     with daemon_session(world) as d:
         rows = imageops.rows(d, all_)
@@ -95,29 +132,45 @@ def images(
     if repository:
         repo, _, tag = repository.partition(":")
         rows = [r for r in rows if r["Repository"] == repo and (not tag or r["Tag"] == tag)]
-    fields = [render.image_fields(r, now, no_trunc) for r in rows]
-    listing(fields, as_json, fmt, quiet, lambda: render.images_table(rows, now, no_trunc))
+    out = [render.image_row(r, now, no_trunc) for r in rows]
+    listing(listfmt.IMAGES, out, fmt, quiet, as_json)
 
 
 @click.command("history")
 @click.argument("image")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option(
+    "-H", "--human", type=GoBool(), default=True, show_default=True,
+    help="Sizes and dates in human readable format (-H=false: RFC 3339 and bytes).",
+)  # fmt: skip
+@click.option("--format", "fmt", default=None, help=_FORMAT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @world_option
-def history(image: str, no_trunc: bool, as_json: bool, world: str) -> None:
+def history(
+    image: str,
+    no_trunc: bool,
+    quiet: bool,
+    human: bool,
+    fmt: str | None,
+    as_json: bool,
+    world: str,
+) -> None:
     """Show the history of an image: one row per step, with the size of its layer.
 
     \b
     Example:
       overlaysim docker history dive-test
+      overlaysim docker history --format '{{.CreatedBy}} {{.Size}}' dive-test
     """
     with daemon_session(world) as d:
         rows = imageops.history(d, image)
         now = d.now()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(render.history_table(rows, now, no_trunc), nl=False)
+        return
+    out = [render.history_row(r, now, no_trunc, human) for r in rows]
+    listing(listfmt.HISTORY, out, fmt, quiet, False, human=human)
 
 
 @click.command("rmi")
@@ -137,6 +190,11 @@ def rmi(images: tuple[str, ...], force: bool, world: str) -> None:
             try:
                 for line in imageops.rmi(d, name, force):
                     click.echo(line)
+            except NoSuchObject as e:
+                wrapped = d.version.cli_wraps_not_found or e.daemon is None
+                text = f"Error: {e}" if wrapped else DockerGroup.prefix + str(e.daemon)
+                click.echo(text, err=True)
+                failed = True
             except DaemonError as e:
                 click.echo(DockerGroup.prefix + one_line(e), err=True)
                 failed = True

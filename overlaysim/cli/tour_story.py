@@ -94,7 +94,7 @@ def story(t: Tour, where: str) -> None:
           ".../<id>/merged, the container's root.")  # fmt: skip
 
     t.step("Where the four directories are: docker inspect")
-    fmt = "\\n".join(f"{k}={{{{.GraphDriver.Data.{k}}}}}"
+    fmt = '{{"\\n"}}'.join(f"{k}={{{{.GraphDriver.Data.{k}}}}}"
                      for k in ("LowerDir", "UpperDir", "WorkDir", "MergedDir"))  # fmt: skip
     dirs = dict(line.split("=", 1) for line in t.run("docker", "inspect", "-f", fmt, NAME).split())
     upper, work, merged = dirs["UpperDir"], dirs["WorkDir"], dirs["MergedDir"]

@@ -36,12 +36,12 @@ def new_state() -> dict[str, Any]:
     }
 
 
-def host_config(auto_remove: bool) -> dict[str, Any]:
+def host_config(auto_remove: bool, network_mode: str = "default") -> dict[str, Any]:
     return {
         "Binds": None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
-        "NetworkMode": "bridge",
+        "NetworkMode": network_mode,
         "PortBindings": {},
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": auto_remove,
@@ -92,6 +92,10 @@ def host_config(auto_remove: bool) -> dict[str, Any]:
             "/proc/sysrq-trigger",
         ],
     }
+
+
+class NoSuchContainer(DaemonError):
+    """No container by that name or id: a 404, which some docker CLI commands reword."""
 
 
 @dataclass
@@ -207,4 +211,4 @@ class ContainerStore:
             raise DaemonError(f"Multiple IDs found with provided prefix: {text}")
         if hits:
             return self.load(hits[0])
-        raise DaemonError(f"No such container: {text}")
+        raise NoSuchContainer(f"No such container: {text}")

@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Callable
 from typing import IO, Any
 
-from overlaysim.docker import files, logs, users
+from overlaysim.docker import files, logs, network, users, versions
 from overlaysim.docker import names as namegen
 from overlaysim.docker.containers import (
     ZERO_TIME,
@@ -38,7 +38,7 @@ from overlaysim.runtime.procs import parse_signal
 from overlaysim.runtime.state import Runc
 
 DOCKER_ROOT = "/var/lib/docker"
-DOCKER_VERSION = "28.5.1"
+DOCKER_VERSION = versions.DEFAULT.version  # the default; a daemon speaks as ``Daemon.version``
 RUNC_ROOT = "/run/docker/runtime-runc/moby"
 BUNDLES = "/run/containerd/io.containerd.runtime.v2.task/moby"
 STOP_TIMEOUT = 10
@@ -61,11 +61,24 @@ class ExecFailed(DaemonError):
 class Daemon:
     """One simulated dockerd over ``fs``; ``meta`` holds the process table, ``seed`` the ids."""
 
-    def __init__(self, fs: Any, meta: dict[str, Any], seed: int | str = 0) -> None:
+    def __init__(
+        self,
+        fs: Any,
+        meta: dict[str, Any],
+        seed: int | str = 0,
+        version: versions.DockerVersion | None = None,
+    ) -> None:
         self.fs = fs
+        #: the Docker release this daemon speaks as (``overlaysim docker --docker-version``)
+        self.version = version or versions.current()
+        self.seed = seed
         self.meta = meta
         self.clock: Callable[[], int] = fs.clock
         self.driver = Overlay2Driver(fs, DOCKER_ROOT, ids=IdGen(seed))
+        if self.version.tar_legacy_headers:
+            # a commit's layer tar: S_IF* bits and the machine's own user names (dockerd 20.10)
+            self.driver.tar_type_bits = True
+            self.driver.tar_names = users.tar_names(fs, "/")
         self.layers = LayerStore(fs, self.driver)
         self.o = self.driver.o
         self.images = ImageStore(self.o, DOCKER_ROOT)
@@ -120,6 +133,7 @@ class Daemon:
         interactive: bool = False,
         attach: bool = False,
         auto_remove: bool = False,
+        network_mode: str = network.DEFAULT,
     ) -> Container:
         image_id, _ref = self.images.resolve(image)
         img_cfg = self.images.config(image_id).get("config") or {}
@@ -150,8 +164,18 @@ class Daemon:
                 attempt += 1
                 name = namegen.generate(cid, attempt)
         self.layers.create_rw_layer(cid, self.top_chain(image_id))
+        # dockerd mounts the new rootfs once at create (to set up the working dir and volumes)
+        # and unmounts it: the kernel's first mount writes the upper dir's uuid xattr and
+        # work/work, which a real /var/lib/docker shows before the first start.
+        self.layers.mount(cid)
+        self.layers.unmount(cid)
         now = self.now()
         cdir = self.containers.path(cid)
+        if network_mode == network.DEFAULT:
+            network_mode = self.version.network_default_mode
+        network_mode = network.resolve_mode(network_mode, self.container)
+        if not hostname and network_mode == "host":
+            hostname = self._host_name()
         config = {
             "Hostname": hostname or cid[:12],
             "Domainname": "",
@@ -182,7 +206,12 @@ class Daemon:
             "Config": config,
             "Image": image_id,
             "ImageManifest": None,
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
+            "NetworkSettings": {
+                "Bridge": "",
+                "SandboxID": "",
+                "Ports": {},
+                "Networks": network.networks(network_mode, False),
+            },
             "LogPath": posixpath.join(cdir, f"{cid}-json.log"),
             "Name": "/" + name,
             "Driver": "overlay2",
@@ -204,9 +233,23 @@ class Daemon:
             "ResolvConfPath": posixpath.join(cdir, "resolv.conf"),
             "LocalLogCacheMeta": {"HaveNotifyEnabled": False},
         }
-        c = Container(doc, host_config(auto_remove))
+        c = Container(doc, host_config(auto_remove, network_mode))
         self.containers.save(c)
         return c
+
+    def _host_name(self) -> str:
+        """The machine's own name (``--network host`` containers take it)."""
+        raw = files.read(self.o, "/etc/hostname") or b""
+        return raw.decode("utf-8", "replace").strip() or "localhost"
+
+    def _check_network(self, c: Container) -> None:
+        """dockerd checks the network at start: the container keeps the error (exit 128)."""
+        try:
+            network.check_start(str(c.host.get("NetworkMode") or "default"), self.container)
+        except network.NetworkNotFound as e:
+            c.state.update(Error=str(e), ExitCode=128)
+            self.containers.save(c)
+            raise
 
     # --- start / run ---------------------------------------------------------------------------
     def _spec(self, c: Container, merged: str) -> dict[str, Any]:
@@ -226,10 +269,7 @@ class Daemon:
 
     def _write_host_files(self, c: Container) -> None:
         o, cfg = self.o, c.doc["Config"]
-        hosts = (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"172.17.0.2\t{cfg['Hostname']}\n"
-        )
+        hosts = network.hosts_file(cfg["Hostname"], str(c.host.get("NetworkMode") or "default"))
         for name, text in (
             ("hostname", cfg["Hostname"] + "\n"),
             ("hosts", hosts),
@@ -281,6 +321,7 @@ class Daemon:
         c = self.container(text)
         if c.state["Running"]:
             return c
+        self._check_network(c)
         self._prepare(c)
         out, err = logs.Tee("stdout"), logs.Tee("stderr")
         try:
@@ -313,6 +354,7 @@ class Daemon:
         if keeps and secs is None:
             self.start(c.id)
             return None
+        self._check_network(c)
         self._prepare(c)
         self.o.unlink(posixpath.join(RUNC_ROOT, c.id, "exec.fifo"))
         self._running(c)
@@ -387,6 +429,8 @@ class Daemon:
     ) -> int:
         c = self.container(text)
         if not c.state["Running"]:
+            if self.version.legacy_container_errors:
+                raise DaemonError(f"Container {c.id} is not running")
             raise DaemonError(f"container {c.id} is not running")
         if c.state["Paused"]:
             raise DaemonError(f"Container {c.id} is paused, unpause the container before exec")
@@ -443,6 +487,11 @@ class Daemon:
     def rm(self, text: str, force: bool = False) -> None:
         c = self.container(text)
         if c.state["Running"]:
+            if not force and self.version.legacy_container_errors:
+                raise DaemonError(
+                    f"You cannot remove a running container {c.id}. Stop the container before "
+                    "attempting removal or force remove"
+                )
             if not force:
                 raise DaemonError(
                     f'cannot remove container "{c.doc["Name"]}": container is running: stop '
@@ -474,7 +523,10 @@ class Daemon:
         c = self.container(text)
         merged = self.layers.mount(c.id)
         try:
-            rootfs_tar(self.o, merged, out)
+            legacy = self.version.tar_legacy_headers
+            # dockerd 20.10 tars chrooted in the rootfs: names come from the container's files
+            names = users.tar_names(self.fs, merged) if legacy else None
+            rootfs_tar(self.o, merged, out, legacy_mode_bits=legacy, names=names)
         finally:
             self.layers.unmount(c.id)
 

@@ -1,138 +1,49 @@
 """Image operations of the simulated daemon: load, save, commit, tag, rmi, and image rows.
 
-``load`` reads any ``docker save`` archive (v1.2 of Docker 1.10-24, or Docker >= 25) from the
-real disk through :mod:`overlaysim.image` (digests verified, hostile tars refused), registers
-every layer in the layer store (apply into ``overlay2/<cache-id>/diff``, ``layerdb`` files,
-tar-split) and the config in ``imagedb``. ``save`` re-assembles each layer from its tar-split
-and ``diff/`` (so digests stay what they were) and writes the archive to the real disk.
+``load`` (dockerd's loader, in :mod:`overlaysim.docker.imageload`) reads a ``docker save``
+archive from the real disk through :mod:`overlaysim.image` (digests verified, hostile tars
+refused), registers every layer in the layer store (apply into ``overlay2/<cache-id>/diff``,
+``layerdb`` files, tar-split) and the config in ``imagedb``. ``save`` re-assembles each layer
+from its tar-split and ``diff/`` (so digests stay what they were) and writes the archive, in
+the layout of the Docker release spoken, to the real disk.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from overlaysim.docker import imageinspect, users
+
+# the load path lives in imageload (dockerd's tarexport loader); its names stay importable here
+from overlaysim.docker.imageload import LoadFailed, Progress, load, load_image
+from overlaysim.docker.inspect import NoSuchObject
 from overlaysim.docker.refs import parse
-from overlaysim.errors import DaemonError, DigestMismatch
+from overlaysim.errors import DaemonError
 from overlaysim.image import digest as dg
-from overlaysim.image.compress import open_stream
-from overlaysim.image.formats import open_archive
 from overlaysim.image.gojson import dumps, sorted_map
-from overlaysim.image.limits import Limits
 from overlaysim.image.model import ImageRef, LayerRef
 from overlaysim.image.save import SaveOptions, save_v12, save_v25
-from overlaysim.image.source import Source
-from overlaysim.runtime.gofmt import parse_rfc3339, rfc3339nano
+from overlaysim.runtime.gofmt import GO_ZERO_TIME_NS, parse_rfc3339, rfc3339nano
 
 if TYPE_CHECKING:
     from overlaysim.docker.daemon import Daemon
-
-#: progress(what, id12, done, total): a layer is being loaded or saved
-Progress = Callable[[str, str, int, int], None]
-
-
-def _blob(src: Source, im: ImageRef, i: int) -> bytes:
-    with src.open(im.layers[i].path) as raw:
-        _, dec = open_stream(raw, src.limits, src.limits.max_layer_bytes)
-        data = dec.read()
-    if dg.sha256(data) != im.layers[i].diff_id:
-        raise DigestMismatch(
-            f"invalid diffID for layer {i}: expected {im.layers[i].diff_id}, got {dg.sha256(data)}"
-        )
-    return bytes(data)
-
-
-def load(
-    d: Daemon,
-    path: str,
-    progress: Progress | None = None,
-    warn: Callable[[str], None] | None = None,
-) -> list[str]:
-    """``docker load -i PATH``: the lines docker prints (``Loaded image: …``).
-
-    Every ``docker save`` generation loads. The pre-1.10 one (``repositories`` and v1
-    ``json`` files, no ``manifest.json``) is loaded as Docker's legacy loader did (the config
-    synthesised from the v1 JSON), with a ``warn``: current Docker refuses it. OCI layouts
-    are not ``docker save`` archives and are refused with Docker's message (``skopeo copy``
-    loads them).
-    """
-    arch, src = open_archive(path, Limits())
-    try:
-        if arch.format == "docker-legacy":
-            if warn is not None:
-                warn(
-                    "pre-1.10 docker save archive (no manifest.json): loaded as Docker's legacy "
-                    "loader did; current Docker refuses it with 'invalid archive: does not "
-                    "contain a manifest.json'"
-                )
-        elif arch.format not in ("docker-save-v1.2", "docker-save-v25"):
-            raise DaemonError("invalid archive: does not contain a manifest.json")
-        out: list[str] = []
-        for im in arch.images:
-            out += load_image(d, im, functools.partial(_blob, src, im), progress)
-        return out
-    finally:
-        src.close()
-
-
-def load_image(
-    d: Daemon,
-    im: ImageRef,
-    blob: Callable[[int], bytes],
-    progress: Progress | None = None,
-    tags: list[str] | None = None,
-) -> list[str]:
-    """Register one image's layers and config; tag it; the lines ``docker load`` prints."""
-    chains = dg.chain_ids(im.diff_ids)
-    held = []
-    parent: str | None = None
-    try:
-        for i, chain in enumerate(chains):
-            if d.layers.lookup(chain) is not None:
-                layer = d.layers.get(chain)
-            else:
-                data = blob(i)
-                if progress:
-                    progress("Loading layer", dg.hex_of(im.diff_ids[i])[:12], 0, len(data))
-                layer = d.layers.register(data, parent)
-                if progress:
-                    progress("Loading layer", dg.hex_of(im.diff_ids[i])[:12], len(data), len(data))
-            held.append(layer)
-            parent = layer.chain_id
-        existed = d.images.exists(im.image_id)
-        iid = d.images.put(im.config_bytes)
-        if not existed and chains:
-            d.layers.get(chains[-1])  # the image's own reference on its top layer
-    finally:
-        for layer in held:
-            d.layers.release(layer)
-    lines = []
-    names = im.repo_tags if tags is None else tags
-    for tag in names:
-        ref = parse(tag)
-        old = d.images.tag(ref, iid)
-        if old:
-            lines.append(
-                f"The image {ref.familiar()} already exists, renaming the old one with ID "
-                f"{old} to empty string"
-            )
-        d.images.touch(iid, d.now())
-        lines.append(f"Loaded image: {ref.familiar()}")
-    if not names:
-        lines.append(f"Loaded image ID: {iid}")
-    return lines
 
 
 def image_ref(d: Daemon, name: str, *, keep_tag: bool = True) -> ImageRef:
     """An :class:`ImageRef` of a stored image, for the writers of :mod:`overlaysim.image.save`."""
     iid, ref = d.images.resolve(name)
+    tags = [ref.familiar()] if ref is not None and ref.tag and keep_tag else []
+    return stored_image(d, iid, tags)
+
+
+def stored_image(d: Daemon, iid: str, tags: list[str]) -> ImageRef:
+    """The stored image ``iid`` as an :class:`ImageRef` carrying ``tags``."""
     raw = d.images.config_bytes(iid) or b""
     cfg = d.images.config(iid)
     diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
     layers = [LayerRef(i, f"layer-{i}", did) for i, did in enumerate(diff_ids)]
-    tags = [ref.familiar()] if ref is not None and ref.tag and keep_tag else []
-    return ImageRef("docker-daemon", "config", raw, cfg, iid, layers, tags)
+    return ImageRef("docker-daemon", "config", raw, cfg, iid, layers, list(tags))
 
 
 def layer_bytes(d: Daemon, progress: Progress | None = None) -> Callable[[ImageRef, int], bytes]:
@@ -156,11 +67,21 @@ def layer_bytes(d: Daemon, progress: Progress | None = None) -> Callable[[ImageR
 
 
 def save(
-    d: Daemon, names: list[str], out: Any, fmt: str = "v25", progress: Progress | None = None
+    d: Daemon,
+    names: list[str],
+    out: Any,
+    fmt: str | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """``docker save``: Docker >= 25's format (``v25``) or Docker 1.10-24's (``v1.2``)."""
-    images = [image_ref(d, n) for n in names]
+    """``docker save``: Docker >= 25's format (``v25``) or Docker 1.10-24's (``v1.2``);
+    by default the one of the release the daemon speaks as."""
+    fmt = fmt or d.version.save_layout
+    images = [stored_image(d, iid, tags) for iid, tags in d.images.save_targets(names)]
     opts = SaveOptions(now=d.now() // 10**9)
+    if fmt == "v1.2" and d.version.tar_legacy_headers:
+        # Docker <= 20.10: S_IF* bits in modes and the daemon's names for root (uid/gid 0)
+        opts.legacy_mode_bits = True
+        opts.owner_names = users.tar_names(d.fs, "/")(0, 0)
     writer = save_v12 if fmt == "v1.2" else save_v25
     writer(images, layer_bytes(d, progress), out, opts)
 
@@ -173,9 +94,13 @@ def image_size(d: Daemon, iid: str) -> int:
     return d.layers.size(layer) if layer is not None else 0
 
 
-def created_ns(cfg: dict[str, Any]) -> int:
+def created_ns(cfg: dict[str, Any], d: Daemon | None = None) -> int:
+    """A ``created`` time in ns; a missing one is Go's zero time where the release keeps a
+    ``time.Time`` (20.10: "292 years ago"), the epoch where it keeps a nil pointer (28)."""
     c = cfg.get("created")
-    return parse_rfc3339(c) if isinstance(c, str) else 0
+    if isinstance(c, str) and c:
+        return parse_rfc3339(c)
+    return 0 if d is None or d.version.missing_time_is_epoch else GO_ZERO_TIME_NS
 
 
 def rows(d: Daemon, all_: bool = False) -> list[dict[str, Any]]:
@@ -186,7 +111,7 @@ def rows(d: Daemon, all_: bool = False) -> list[dict[str, Any]]:
         refs = d.images.refs_for(iid)
         if not refs and not all_ and d.images.children(iid):
             continue  # intermediate images are hidden without -a
-        base = {"ID": iid, "Created": created_ns(cfg), "Size": image_size(d, iid)}
+        base = {"ID": iid, "Created": created_ns(cfg, d), "Size": image_size(d, iid)}
         for r in refs or [""]:
             repo, _, tag = r.rpartition(":") if r else ("<none>", "", "<none>")
             out.append({**base, "Repository": repo or "<none>", "Tag": tag or "<none>"})
@@ -196,20 +121,15 @@ def rows(d: Daemon, all_: bool = False) -> list[dict[str, Any]]:
 def history(d: Daemon, name: str) -> list[dict[str, Any]]:
     """``docker history``: one row per history entry, newest first, with its layer's size.
 
-    Entries without ``empty_layer`` pair 1:1 with ``rootfs.diff_ids``; a row shows an image
-    ID when a local image ends at that entry (the image itself, or a parent it was committed
-    on), else ``<missing>``, as Docker does for layers pulled or loaded without their images.
+    Entries without ``empty_layer`` pair 1:1 with ``rootfs.diff_ids``. As in dockerd, the
+    newest row shows the image's ID, the next one its parent's, and so on up the parent
+    chain (a commit or a loaded ``Parent`` link); rows past the chain show ``<missing>``.
     """
     iid, _ = d.images.resolve(name)
-    ids_by_len: dict[int, str] = {}
-    cur = iid
-    while cur and d.images.exists(cur):
-        ids_by_len.setdefault(len(d.images.config(cur).get("history") or []), cur)
-        cur = d.images.parent(cur)
     cfg = d.images.config(iid)
     chains = dg.chain_ids(list((cfg.get("rootfs") or {}).get("diff_ids") or []))
     rows, layer = [], 0
-    for n, h in enumerate(cfg.get("history") or [], start=1):
+    for h in cfg.get("history") or []:
         size = 0
         if not h.get("empty_layer"):
             found = d.layers.lookup(chains[layer]) if layer < len(chains) else None
@@ -217,14 +137,21 @@ def history(d: Daemon, name: str) -> list[dict[str, Any]]:
             layer += 1
         rows.append(
             {
-                "ID": ids_by_len.get(n, "<missing>"),
-                "Created": parse_rfc3339(str(h.get("created") or "")),
+                "ID": "<missing>",
+                "Created": created_ns(h, d),
                 "CreatedBy": str(h.get("created_by") or ""),
                 "Size": size,
                 "Comment": str(h.get("comment") or ""),
             }
         )
-    return rows[::-1]
+    rows.reverse()
+    cur = iid
+    for row in rows:
+        row["ID"] = cur
+        cur = d.images.parent(cur)
+        if not cur or not d.images.exists(cur):
+            break
+    return rows
 
 
 def commit(
@@ -247,21 +174,27 @@ def commit(
     if not empty:
         diff_ids.append(layer.diff_id)
     now = rfc3339nano(d.now())
-    hist: dict[str, Any] = {"created": now}
-    if author:
-        hist["author"] = author
-    hist["created_by"] = " ".join(c.doc["Config"].get("Cmd") or [])
-    if message:
-        hist["comment"] = message
-    if empty:
-        hist["empty_layer"] = True
+    hist: dict[str, Any] = {
+        "created": now,
+        "author": author,
+        "created_by": " ".join(c.doc["Config"].get("Cmd") or []),
+        "comment": message,
+        "empty_layer": empty,
+    }
+    # dockerd's NewChildImage, encoded as Go encodes image.Image (top-level keys sorted):
+    # the container's own config (Image as the user typed it), the container and its config
+    health = imageinspect.health_fields(d.version)
+    run_config = imageinspect.container_config(c.doc["Config"], health)
     cfg: dict[str, Any] = {
         "architecture": base.get("architecture") or "amd64",
-        "config": dict(c.doc["Config"], Image=parent_iid),
+        "config": run_config,
+        "container": c.id,
+        "container_config": run_config,
         "created": now,
-        "docker_version": _docker_version(),
-        "history": [*list(base.get("history") or []), hist],
-        "os": base.get("os") or "linux",
+        "docker_version": d.version.version,
+        "history": [imageinspect.history_entry(h, d.version) for h in base.get("history") or []]
+        + [imageinspect.history_entry(hist, d.version)],
+        "os": c.doc.get("OS") or base.get("os") or "linux",
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
     for key in ("variant", "os.version", "os.features"):
@@ -269,8 +202,6 @@ def commit(
             cfg[key] = base[key]
     if author:
         cfg["author"] = author
-    if message:
-        cfg["comment"] = message
     raw = dumps(sorted_map(cfg)).encode()
     existed = d.images.exists(dg.image_id(raw))
     iid = d.images.put(raw, parent=parent_iid)
@@ -282,12 +213,6 @@ def commit(
         d.images.tag(parse(reference), iid)
         d.images.touch(iid, d.now())
     return iid
-
-
-def _docker_version() -> str:
-    from overlaysim.docker.daemon import DOCKER_VERSION
-
-    return DOCKER_VERSION
 
 
 def tag(d: Daemon, source: str, target: str) -> None:
@@ -302,7 +227,12 @@ def _users(d: Daemon, iid: str) -> list[Any]:
 
 def rmi(d: Daemon, name: str, force: bool = False) -> list[str]:
     """``docker rmi NAME``: the ``Untagged:``/``Deleted:`` lines, or a conflict error."""
-    iid, ref = d.images.resolve(name)
+    try:
+        iid, ref = d.images.resolve(name)
+    except DaemonError as e:  # the 20.10 CLI words a 404 itself: "Error: No such image: NAME"
+        if str(e).startswith("No such image"):
+            raise NoSuchObject(f"No such image: {name}", str(e)) from None
+        raise
     short = dg.hex_of(iid)[:12]
     users = _users(d, iid)
     refs = d.images.refs_for(iid)
@@ -318,8 +248,8 @@ def rmi(d: Daemon, name: str, force: bool = False) -> list[str]:
             )
         d.images.untag(ref)
         out.append(f"Untagged: {ref.familiar()}")
-        if users:
-            return out
+        if users or d.images.children(iid):  # dockerd's quiet delete: the tag goes, the image
+            return out  # stays for its container or its child images
     else:
         running = [c for c in users if c.state["Running"]]
         if running:
@@ -368,4 +298,15 @@ def _delete(d: Daemon, iid: str) -> list[str]:
     return out
 
 
-__all__ = ["commit", "image_ref", "load", "rmi", "rows", "save", "tag"]
+__all__ = [
+    "LoadFailed",
+    "Progress",
+    "commit",
+    "image_ref",
+    "load",
+    "load_image",
+    "rmi",
+    "rows",
+    "save",
+    "tag",
+]

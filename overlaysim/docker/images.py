@@ -134,6 +134,54 @@ class ImageStore:
         return old
 
     # --- lookup ------------------------------------------------------------------------------
+    def search(self, term: str) -> str:
+        """The store's ``Search``: a full ID or a unique prefix of one (``sha256:`` optional)."""
+        prefix = term.removeprefix("sha256:")
+        hits = []
+        if looks_like_id_prefix(term):
+            hits = [i for i in self.ids() if dg.hex_of(i).startswith(prefix)]
+        if len(hits) > 1:
+            raise DaemonError("ambiguous digest string")
+        if not hits:
+            raise DaemonError(f"No such image: {term}")
+        return hits[0]
+
+    def save_targets(self, names: list[str]) -> list[tuple[str, list[str]]]:
+        """What ``docker save NAMES`` writes, as dockerd's ``parseNames`` picks it: (image id,
+        tags) in first-named order. A bare repository name saves every tag it has; a full ID
+        is read from ``imagedb`` (its error names the file); ``name:tag`` must exist."""
+        out: dict[str, list[str]] = {}
+
+        def add(iid: str, tag: str | None = None) -> None:
+            if not self.exists(iid):
+                path = posixpath.join(self.content, dg.hex_of(iid))
+                raise DaemonError(
+                    f"failed to get digest {iid}: open {path}: no such file or directory"
+                )
+            tags = out.setdefault(iid, [])
+            if tag and tag not in tags:
+                tags.append(tag)
+
+        for name in names:
+            if is_full_id(name):
+                add("sha256:" + name.removeprefix("sha256:"))
+                continue
+            ref = parse(name, default_tag=False)
+            if ref.familiar_name == "sha256":
+                add(self.search(name))
+            elif ref.tag is None and ref.digest is None:
+                repo = self._load_repos().get(ref.familiar_name, {})
+                for tag in sorted(repo, key=lambda r: parse(r).full()):
+                    add(repo[tag], tag)
+                if not repo:
+                    add(self.search(name))
+            else:
+                iid = self.refs().get(ref.familiar())
+                if iid is None:
+                    raise DaemonError("reference does not exist")
+                add(iid, None if ref.digest else ref.familiar())
+        return list(out.items())
+
     def resolve(self, text: str) -> tuple[str, Ref | None]:
         """(image id, the reference used or None when addressed by id); Docker's lookup order."""
         if is_full_id(text):

@@ -1,21 +1,26 @@
-"""The docker CLI's text: ``docker images`` and ``docker ps`` tables, their ``--format json``
-lines, and ``docker diff`` lines, from the daemon's rows.
+"""The docker CLI's text: the rows of ``docker images``, ``docker ps`` and ``docker history``
+(the columns their ``--format`` templates see), ``docker diff`` lines, and ``inspect -f``.
 
-Tables use the CLI's tabwriter settings (min width 10, padding 3); times are relative to the
-simulated clock ("2 hours ago", "Up 5 seconds", "Exited (0) 3 seconds ago").
+Tables and ``--format`` go through the CLI's formatter (:mod:`overlaysim.docker.listfmt`);
+times are relative to the simulated clock ("2 hours ago", "Up 5 seconds", "Exited (0) 3
+seconds ago"). Values as docker 20.10.24 prints them.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from overlaysim.docker import listfmt, versions
 from overlaysim.docker.containers import Container
-from overlaysim.errors import UsageError
+from overlaysim.docker.gotemplate import TemplateError, TemplateParseError, go_quote
+from overlaysim.docker.gotemplate_exec import Template
+from overlaysim.docker.listfmt import json_line
 from overlaysim.image import digest as dg
-from overlaysim.runtime.gofmt import human_duration, human_size, parse_rfc3339, tabwrite
+from overlaysim.runtime.gofmt import GO_ZERO_TIME_NS, human_duration, human_size, parse_rfc3339
+
+__all__ = ["TemplateError", "TemplateParseError", "json_line"]
 
 
 def ellipsis(s: str, width: int) -> str:
@@ -34,37 +39,58 @@ def since(now_ns: int, then_ns: int) -> str:
 
 # --- docker images ---------------------------------------------------------------------------
 def image_fields(row: dict[str, Any], now_ns: int, no_trunc: bool = False) -> dict[str, str]:
-    size = human_size(row["Size"])
+    """The columns of one ``docker images`` row (``VirtualSize`` has go-units' 4 digits)."""
     return {
         "Containers": "N/A",
         "CreatedAt": go_time(row["Created"]),
-        "CreatedSince": since(now_ns, row["Created"]),
+        # Go's zero time (an image without "created" on 20.10): "", the table shows N/A
+        "CreatedSince": "" if row["Created"] == GO_ZERO_TIME_NS else since(now_ns, row["Created"]),
         "Digest": "<none>",
         "ID": row["ID"] if no_trunc else dg.hex_of(row["ID"])[:12],
         "Repository": row["Repository"],
         "SharedSize": "N/A",
-        "Size": size,
+        "Size": human_size(row["Size"]),
         "Tag": row["Tag"],
         "UniqueSize": "N/A",
-        "VirtualSize": size,
+        "VirtualSize": human_size(row["Size"], 4),
     }
 
 
-def images_table(rows: list[dict[str, Any]], now_ns: int, no_trunc: bool = False) -> str:
-    table = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
-    for r in rows:
-        f = image_fields(r, now_ns, no_trunc)
-        table.append([f["Repository"], f["Tag"], f["ID"], f["CreatedSince"], f["Size"]])
-    return tabwrite(table, 10, 3)
+def image_row(row: dict[str, Any], now_ns: int, no_trunc: bool = False) -> listfmt.Row:
+    return listfmt.Row(listfmt.IMAGES.go_type, dict(image_fields(row, now_ns, no_trunc)), {})
 
 
-def history_table(rows: list[dict[str, Any]], now_ns: int, no_trunc: bool = False) -> str:
-    table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-    for r in rows:
-        ident = r["ID"] if r["ID"] == "<missing>" or no_trunc else dg.hex_of(r["ID"])[:12]
-        by = r["CreatedBy"] if no_trunc else ellipsis(r["CreatedBy"], 45)
-        table.append([ident, since(now_ns, r["Created"]), by, human_size(r["Size"]), r["Comment"]])
-    return tabwrite(table, 10, 3)
+# --- docker history --------------------------------------------------------------------------
+def history_fields(
+    r: dict[str, Any], now_ns: int, no_trunc: bool = False, human: bool = True
+) -> dict[str, str]:
+    """One ``docker history`` row; ``human=False`` (``-H=false``) prints RFC 3339 and bytes."""
+    ident = r["ID"]
+    if not no_trunc and ident != "<missing>":
+        ident = dg.hex_of(ident)[:12]
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["Created"] // 10**9))
+    by = r["CreatedBy"].replace("\t", " ")
+    return {
+        "Comment": r["Comment"],
+        "CreatedAt": at,
+        "CreatedBy": by if no_trunc else ellipsis(by, 45),
+        "CreatedSince": (
+            "N/A"  # CLI 23+ hides times at or before the epoch (zero times, no "created")
+            if r["Created"] <= 0 and versions.current().history_hides_old_times
+            else since(now_ns, r["Created"])
+        )
+        if human
+        else at,
+        "ID": ident,
+        "Size": human_size(r["Size"]) if human else str(r["Size"]),
+    }
+
+
+def history_row(
+    r: dict[str, Any], now_ns: int, no_trunc: bool = False, human: bool = True
+) -> listfmt.Row:
+    fields = history_fields(r, now_ns, no_trunc, human)
+    return listfmt.Row(listfmt.HISTORY.go_type, dict(fields), {})
 
 
 # --- docker ps ---------------------------------------------------------------------------------
@@ -86,14 +112,16 @@ def status_text(c: Container, now_ns: int) -> str:
 
 
 def container_fields(c: Container, now_ns: int, no_trunc: bool = False) -> dict[str, str]:
+    """The columns of one ``docker ps`` row but ``Size`` (costly: see :func:`container_row`)."""
     # the daemon's list view: arguments with a space are wrapped in single quotes
     command = " ".join([c.argv[0]] + [f"'{a}'" if " " in a else a for a in c.argv[1:]])
     image = str(c.doc["Config"].get("Image") or c.image_id)
     if not no_trunc and image.startswith("sha256:"):
         image = dg.hex_of(image)[:12]
     created = parse_rfc3339(str(c.doc["Created"]))
+    networks = (c.doc.get("NetworkSettings") or {}).get("Networks") or {}
     return {
-        "Command": json.dumps(command if no_trunc else ellipsis(command, 20), ensure_ascii=False),
+        "Command": go_quote(command if no_trunc else ellipsis(command, 20)),
         "CreatedAt": go_time(created),
         "ID": c.id if no_trunc else c.id[:12],
         "Image": image,
@@ -103,67 +131,69 @@ def container_fields(c: Container, now_ns: int, no_trunc: bool = False) -> dict[
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": c.name,
-        "Networks": "bridge",
+        "Networks": ",".join(sorted(networks)),
         "Ports": "",
         "RunningFor": since(now_ns, created),
-        "Size": "0B",
         "State": c.status,
         "Status": status_text(c, now_ns),
     }
 
 
-def ps_table(cs: list[Container], now_ns: int, no_trunc: bool = False) -> str:
-    table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
-    for c in cs:
-        f = container_fields(c, now_ns, no_trunc)
-        table.append(
-            [
-                f["ID"],
-                f["Image"],
-                f["Command"],
-                f["RunningFor"],
-                f["Status"],
-                f["Ports"],
-                f["Names"],
-            ]
-        )
-    return tabwrite(table, 10, 3)
+def container_size(rw: int, image: int) -> str:
+    """``Size``: the container layer's bytes, and with the image's (the CLI's "virtual")."""
+    srw = human_size(rw)
+    return f"{srw} (virtual {human_size(rw + image)})" if rw + image > 0 else srw
 
 
-def json_line(fields: dict[str, str]) -> str:
-    """``--format json``: one object per line, keys sorted, HTML characters escaped (Go)."""
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def container_row(
+    c: Container, now_ns: int, no_trunc: bool, size: Callable[[], str]
+) -> listfmt.Row:
+    """A ``docker ps`` row; ``size`` runs only if the format shows ``.Size`` (as the CLI asks
+    the daemon for sizes only then)."""
+    columns: dict[str, listfmt.Value] = dict(container_fields(c, now_ns, no_trunc))
+    columns["Size"] = size
+    return listfmt.Row(
+        listfmt.CONTAINERS.go_type, columns, dict(c.doc["Config"].get("Labels") or {})
+    )
 
 
-class TemplateError(UsageError):
-    """A ``--format`` template the CLI cannot execute (printed without the daemon prefix)."""
+def container_row_zero() -> listfmt.Row:
+    """The empty container ``docker ps`` checks a custom ``--format`` against."""
+    columns: dict[str, listfmt.Value] = dict.fromkeys(listfmt.CONTAINERS.headers, "")
+    return listfmt.Row(listfmt.CONTAINERS.go_type, columns, {})
 
 
-def go_template(fmt: str, doc: dict[str, Any]) -> str:
-    """The ``{{.Field.Sub}}`` and ``{{json .Field}}`` forms of Go templates (nothing else)."""
+# --- docker inspect -f ---------------------------------------------------------------------------
+#: Go types of inspect fields that are slices or maps: a null one prints ``[]`` / ``map[]``
+_NIL_SLICES = frozenset({
+    "Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "Args", "Binds", "Links", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "CapAdd", "CapDrop", "SecurityOpt",
+    "VolumesFrom", "Devices", "DeviceCgroupRules", "DeviceRequests", "Mounts", "RepoTags",
+    "RepoDigests", "Layers", "Aliases", "Ulimits", "ConsoleSize", "MaskedPaths",
+    "ReadonlyPaths", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "ExecIDs", "DNSNames",
+    "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+})  # fmt: skip
+_NIL_MAPS = frozenset({
+    "Labels", "Volumes", "ExposedPorts", "Ports", "Networks", "Data", "Options", "DriverOpts",
+    "Sysctls", "Tmpfs", "StorageOpt", "Annotations",
+})  # fmt: skip
 
-    def value(path: str) -> Any:
-        cur: Any = doc
-        for part in filter(None, path.split(".")):
-            if not isinstance(cur, dict) or part not in cur:
-                raise TemplateError(
-                    f'template parsing error: template: :1: map has no entry for key "{part}"'
-                )
-            cur = cur[part]
-        return cur
 
-    def sub(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(value(expr[5:].strip()), separators=(",", ":"))
-        v = value(expr)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if v is None:
-            return "<no value>"
-        if isinstance(v, (dict, list)):
-            return "map[...]" if isinstance(v, dict) else " ".join(map(str, v)).join("[]")
-        return str(v)
+def _nil_kind(key: str) -> str:
+    return "slice" if key in _NIL_SLICES else ("map" if key in _NIL_MAPS else "ptr")
 
-    return re.sub(r"\{\{(.*?)\}\}", sub, fmt.replace("\\n", "\n").replace("\\t", "\t"))
+
+def parse_template(fmt: str) -> Template:
+    """``inspect -f``: the template as typed (no ``\\n`` rewriting, unlike the listings)."""
+    return Template(fmt)
+
+
+def go_template(fmt: str | Template, doc: dict[str, Any]) -> str:
+    """``docker inspect -f``: a Go template over the object (a missing key is an error, as
+    in the CLI's fallback to the raw JSON)."""
+    tmpl = fmt if isinstance(fmt, Template) else Template(fmt)
+    try:
+        return tmpl.execute(doc, missingkey_error=True, nil_kind=_nil_kind)
+    except TemplateError as e:
+        raise TemplateError(f"template parsing error: {e}") from None

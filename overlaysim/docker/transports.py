@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from overlaysim.docker import imageops
+from overlaysim.docker import imageload, imageops
 from overlaysim.docker.terminal import new_file
 from overlaysim.errors import UsageError
 from overlaysim.image import digest as dg
@@ -77,7 +77,7 @@ def open_source(loc: Location, daemon: Daemon | None) -> Iterator[tuple[ImageRef
         im = select(arch, loc.ref)
 
         def blob(image: ImageRef, i: int) -> bytes:
-            return imageops._blob(src, image, i)
+            return imageload.layer_blob(src, image, i)
 
         yield im, blob
     finally:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from overlaysim.errors import DaemonError
@@ -58,3 +59,28 @@ def lookup(fs: Any, root: str, user: str) -> tuple[int, int]:
             else:
                 raise UserNotFound(f"unable to find group {g}: no matching entries in group file")
     return uid, gid
+
+
+def _id_names(fs: Any, root: str, path: str, min_colons: int) -> dict[str, str]:
+    """id -> name of the first well-formed entry (Go's os/user skips short lines)."""
+    out: dict[str, str] = {}
+    for e in _entries(fs, root, path):
+        if len(e) > min_colons and e[0][:1] not in ("+", "-"):
+            out.setdefault(e[2], e[0])
+    return out
+
+
+def tar_names(fs: Any, root: str) -> Callable[[int, int], tuple[str, str]]:
+    """(uid, gid) -> (uname, gname) as Go's ``tar.FileInfoHeader`` found them for Docker
+    20.10: from ``/etc/passwd`` and ``/etc/group`` under ``root`` (the daemon's own for a
+    commit, the container's for an export, which runs chrooted), "" when there is no entry.
+    The files are read on first use."""
+    tables: list[dict[str, str]] = []
+
+    def names(uid: int, gid: int) -> tuple[str, str]:
+        if not tables:
+            tables.append(_id_names(fs, root, "/etc/passwd", 6))
+            tables.append(_id_names(fs, root, "/etc/group", 3))
+        return tables[0].get(str(uid), ""), tables[1].get(str(gid), "")
+
+    return names

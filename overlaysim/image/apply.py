@@ -21,6 +21,7 @@ from overlaysim.image.entry import Entry
 from overlaysim.image.findings import Findings
 from overlaysim.image.layer import LayerPlan, paused_gc
 from overlaysim.image.resolve import NotADir, Resolver, rmtree
+from overlaysim.vfs.bulk import file_maker
 
 Mode = Literal["native", "flat"]
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -82,6 +83,8 @@ class Applier:
         self._new_owner: tuple[int, int] | None = None
         # one int object per distinct timestamp: inodes keep them, 40 bytes each otherwise
         self._times: dict[int, int] = {}
+        # fs.os makes a plain new file in one call (None for other os-like modules)
+        self._make = file_maker(o)
 
     # --- helpers ------------------------------------------------------------------------------
     def _dir(self, d: str) -> int:
@@ -161,7 +164,38 @@ class Applier:
         if self._known is None and not self.o.listdir(self.root):
             self._known = {}
         flat = self.mode == "flat"
+        native = not flat
+        make, times = self._make, self._times
+        # The lane: files that follow a file made in the same directory (tar lists a
+        # directory's members together) are made in one call each, skipping resolution.
+        # Set only after the general code made a file there (not through a symlink) and
+        # reset whenever the general code runs, so the directory descriptor is still open.
+        lane_rel: str | None = None  # their path prefix ('' at the root, else 'a/b/')
+        lane_n, lane_prefix, lane_dfd = 0, "", -1
         for e in plan.entries:
+            if lane_rel is not None and e.kind == "file" and not e.xattrs:
+                rel = e.path
+                if rel.startswith(lane_rel) and rel.find("/", lane_n) < 0:
+                    base = rel[lane_n:]
+                    final = lane_prefix + base
+                    known = self._known
+                    if known is None or final not in known:
+                        if len(times) > 4096:  # a layer of distinct times: keep the table small
+                            times.clear()
+                        a, m = e.atime_ns, e.mtime_ns
+                        a, m = times.setdefault(a, a), times.setdefault(m, m)
+                        if make is not None and make(
+                            lane_dfd, base, e.mode, e.uid, e.gid, e.data, a, m
+                        ):
+                            if known is not None:
+                                known[final] = False
+                            if flat:
+                                unpacked.add(final)
+                            result.written += 1
+                            if e.ref is not None and native:
+                                e.ref.path = final
+                            continue
+            lane_rel = None
             if e.kind == "opaque":
                 self._opaque(plan, e, unpacked, result)
                 continue
@@ -203,8 +237,13 @@ class Applier:
             result.written += 1
             if e.kind == "dir":
                 dirs.append((final, e))
-            if e.ref is not None and self.mode == "native":
+            if e.ref is not None and native:
                 e.ref.path = final
+            if e.kind == "file" and make is not None and not self.res.via_symlink:
+                lane_n = e.path.rfind("/") + 1
+                lane_rel = e.path[:lane_n]
+                lane_prefix = final[: len(final) - len(base)]
+                lane_dfd = self._dfd
         for path, e in dirs:
             try:
                 self.o.utime(path, ns=(e.atime_ns, e.mtime_ns), follow_symlinks=False)
@@ -316,6 +355,18 @@ class Applier:
 
     def _file(self, plan: LayerPlan, e: Entry, dfd: int, base: str) -> None:
         """Create, fill and set up a regular file through one descriptor."""
+        times = self._times
+        if len(times) > 4096:  # a layer of distinct times: keep the table small
+            times.clear()
+        a, m = e.atime_ns, e.mtime_ns
+        a, m = times.setdefault(a, a), times.setdefault(m, m)
+        make = self._make
+        if (
+            make is not None
+            and not e.xattrs
+            and make(dfd, base, e.mode, e.uid, e.gid, e.data, a, m)
+        ):
+            return
         o = self.o
         fd = o.open(base, _CREATE, e.mode & 0o777, dir_fd=dfd)
         try:
@@ -340,11 +391,7 @@ class Applier:
             # a new file already has its mode when umask and set-id bits do not get in the way
             if e.mode & 0o7000 or e.mode & self._umask:
                 o.chmod(fd, e.mode)
-            times = self._times
-            if len(times) > 4096:  # a layer of distinct times: keep the table small
-                times.clear()
-            a, m = e.atime_ns, e.mtime_ns
-            o.utime(fd, ns=(times.setdefault(a, a), times.setdefault(m, m)))
+            o.utime(fd, ns=(a, m))
         finally:
             o.close(fd)
 

@@ -6,7 +6,7 @@ checksum failure from a corrupt gzip stream or a manifest that is not what it cl
 
 from __future__ import annotations
 
-from overlaysim.errors import ImageError
+from overlaysim.errors import ImageError, UnsupportedMediaType
 
 
 class BadHeader(ImageError):
@@ -23,3 +23,16 @@ class BadDigest(ImageError):
 
 class BadManifest(ImageError):
     """A JSON document (manifest, index, config, manifest.json) is invalid or has a bad shape."""
+
+
+class MissingMember(UnsupportedMediaType):
+    """An archive lacks a file a reader needs; ``member`` is its path inside the archive
+    (dockerd reports it as ``open <its temp dir>/<member>: no such file or directory``)."""
+
+    def __init__(self, message: str, member: str) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+class NotATar(UnsupportedMediaType):
+    """The input is neither a tar archive (plain or compressed) nor an image directory."""

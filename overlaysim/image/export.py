@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +107,13 @@ def _capability(o: Any, path: str) -> str | None:
     return bytes(cap).decode("latin-1")
 
 
-def _header(rel: str, st: os.stat_result, link: str, legacy_mode_bits: bool) -> Header | None:
+#: (uid, gid) -> (user name, group name), as Go's FileInfoHeader looks them up (Docker <= 22)
+Names = Callable[[int, int], tuple[str, str]]
+
+
+def _header(
+    rel: str, st: os.stat_result, link: str, legacy_mode_bits: bool, names: Names | None = None
+) -> Header | None:
     fmt = stat.S_IFMT(st.st_mode)
     tf = _TYPEFLAG.get(fmt)
     if tf is None:
@@ -127,6 +133,8 @@ def _header(rel: str, st: os.stat_result, link: str, legacy_mode_bits: bool) -> 
     )
     if fmt in (stat.S_IFCHR, stat.S_IFBLK):
         h.devmajor, h.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    if names is not None:
+        h.uname, h.gname = names(st.st_uid, st.st_gid)
     return h
 
 
@@ -138,11 +146,13 @@ def layer_tar(
     whiteouts: bool = True,
     legacy_mode_bits: bool = False,
     opaque_xattr: str = "trusted.overlay.opaque",
+    names: Names | None = None,
 ) -> None:
     """Write the tar Docker's native Diff writes for the upper directory ``root``.
 
     ``whiteouts=False`` gives ``docker export``. ``legacy_mode_bits`` adds the S_IF* type bits
-    to the mode field, as Docker up to 20.10 did (fillGo18FileTypeBits).
+    to the mode field, and ``names`` fills uname/gname, as Docker up to 20.10 did
+    (fillGo18FileTypeBits; Go's FileInfoHeader looked names up, later Docker does not).
     """
     w = TarWriter(out)
     seen: dict[tuple[int, int], str] = {}
@@ -151,7 +161,7 @@ def layer_tar(
         if not whiteouts and fmt == stat.S_IFCHR and st.st_rdev == 0:
             continue  # a whiteout: no overlay shows one (mknod of 0/0 on it is EPERM)
         link = o.readlink(path) if fmt == stat.S_IFLNK else ""
-        h = _header(rel, st, link, legacy_mode_bits)
+        h = _header(rel, st, link, legacy_mode_bits, names)
         if h is None:
             continue
         cap = _capability(o, path)
@@ -181,6 +191,8 @@ def layer_tar(
                     mode=h.mode & 0o777,
                     uid=h.uid,
                     gid=h.gid,
+                    uname=h.uname,
+                    gname=h.gname,
                     mtime_ns=None,
                     want_pax=False,
                 )
@@ -191,11 +203,18 @@ def layer_tar(
     w.close()
 
 
-def rootfs_tar(o: Any, root: str, out: Writable, *, legacy_mode_bits: bool = False) -> None:
+def rootfs_tar(
+    o: Any,
+    root: str,
+    out: Writable,
+    *,
+    legacy_mode_bits: bool = False,
+    names: Names | None = None,
+) -> None:
     """``docker export``: the whole tree, devices as devices, no root entry, and never a
     char 0/0 device (on an overlay it is a whiteout, so a merged view has none; a single
     layer's diff dir read directly still holds those of its whiteouts)."""
-    layer_tar(o, root, out, whiteouts=False, legacy_mode_bits=legacy_mode_bits)
+    layer_tar(o, root, out, whiteouts=False, legacy_mode_bits=legacy_mode_bits, names=names)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from overlaysim.image.model import (
     LayerRef,
 )
 from overlaysim.image.source import DirSource, Source, TarSource
-from overlaysim.image.v1compat import container_config, go_time
 
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 
@@ -78,8 +77,10 @@ def _load(src: Source, path: str, limits: Limits, findings: Findings, strict: bo
         arch.images = _load_oci(src, limits, findings, strict, fmt, arch)
         return arch
     if has("repositories"):
+        from overlaysim.image.legacy import load_legacy
+
         arch = ImageArchive("docker-legacy", path, [], findings)
-        arch.images = _load_legacy(src, limits, findings)
+        arch.images = load_legacy(src, limits, findings)
         return arch
     raise UnsupportedMediaType(
         f"{src.label}: not an image archive (no manifest.json, index.json or repositories)"
@@ -383,127 +384,9 @@ def _annotate_from_index(images: list[ImageRef], oci: list[ImageRef]) -> None:
                     im.descriptor_platform = o.descriptor_platform
 
 
-# --- pre-1.10 legacy ----------------------------------------------------------------------------
-def _load_legacy(src: Source, limits: Limits, findings: Findings) -> list[ImageRef]:
-    _, repos = _json(src, "repositories", limits, "repositories")
-    repos = gojson.expect_object(repos, "repositories")
-    tops: dict[str, list[str]] = {}
-    for repo, tags in repos.items():
-        tags = gojson.expect_object(tags, f"repositories[{repo!r}]")
-        for tag, top_id in tags.items():
-            if not isinstance(top_id, str) or not _HEX64.fullmatch(top_id):
-                raise BadManifest(f"repositories: {repo}:{tag} does not name a 64-hex layer id")
-            tops.setdefault(top_id, []).append(f"{repo}:{tag}")
-    images = []
-    for top, tags in tops.items():
-        chain: list[tuple[str, bytes, dict[str, Any]]] = []
-        vid: str | None = top
-        seen: set[str] = set()
-        while vid:
-            if vid in seen:
-                raise BadManifest(f"repositories: parent chain of {top[:12]} loops at {vid[:12]}")
-            seen.add(vid)
-            check(len(seen), limits.max_layers, "legacy parent chain")
-            raw, js = _json(src, f"{vid}/json", limits, f"{vid[:12]}/json")
-            js = gojson.expect_object(js, f"{vid[:12]}/json")
-            chain.append((vid, raw, js))
-            parent = js.get("parent") or ""
-            if not isinstance(parent, str) or (parent and not _HEX64.fullmatch(parent)):
-                raise BadManifest(f"{vid[:12]}/json: invalid parent")
-            vid = parent or None
-        chain.reverse()
-        images.append(_legacy_image(src, chain, tags, limits, findings))
-    return images
-
-
-def _legacy_image(
-    src: Source,
-    chain: list[tuple[str, bytes, dict[str, Any]]],
-    tags: list[str],
-    limits: Limits,
-    findings: Findings,
-) -> ImageRef:
-    """Synthesise the config Docker 1.10-1.13's legacy loader built (MakeConfigFromV1Config)."""
-    from overlaysim.image.verify import diff_id_of
-
-    diff_ids: list[str] = []
-    history: list[dict[str, Any]] = []
-    layers = []
-    cfg_bytes = b""
-    for i, (vid, raw, js) in enumerate(chain):
-        path = f"{vid}/layer.tar"
-        if not src.exists(path):
-            raise ImageError(f"legacy layer {vid[:12]} has no layer.tar")
-        if src.size(path) == 0:
-            findings.add(
-                "empty-layer-file", "0-byte layer.tar (no end-of-archive blocks)", path, i, "info"
-            )
-        did = diff_id_of(src, path, limits)
-        diff_ids.append(did)
-        layers.append(LayerRef(i, path, did, OCI_LAYER, None, None, vid))
-        history.append(_v1_history(js))
-        cfg_bytes = _make_config(raw, js, diff_ids, history)
-    cfg = gojson.loads(cfg_bytes, limits, "synthesised config")
-    findings.add(
-        "legacy-config",
-        "config synthesised from v1 JSON as Docker's pre-1.10 loader did (image ID not verifiable)",
-        level="info",
-    )
-    return ImageRef(
-        "docker-legacy",
-        f"{chain[-1][0]}/json",
-        cfg_bytes,
-        cfg,
-        dg.image_id(cfg_bytes),
-        layers,
-        tags,
-    )
-
-
-def _v1_history(js: dict[str, Any]) -> dict[str, Any]:
-    h: dict[str, Any] = {
-        "created": go_time(js["created"])
-        if isinstance(js.get("created"), str)
-        else "0001-01-01T00:00:00Z"
-    }
-    if isinstance(js.get("author"), str) and js["author"]:
-        h["author"] = js["author"]
-    cc = js.get("container_config") if isinstance(js.get("container_config"), dict) else {}
-    cmd = container_config(cc).get("Cmd") or []
-    if cmd:
-        h["created_by"] = " ".join(cmd)
-    if isinstance(js.get("comment"), str) and js["comment"]:
-        h["comment"] = js["comment"]
-    return h
-
-
-def _version_less(a: str, b: str) -> bool:
-    def parts(v: str) -> list[int]:
-        out = []
-        for p in v.split("."):
-            m = re.match(r"\d+", p)
-            out.append(int(m.group()) if m else 0)
-        return out
-
-    return parts(a) < parts(b)
-
-
-def _make_config(
-    raw: bytes, js: dict[str, Any], diff_ids: list[str], history: list[dict[str, Any]]
-) -> bytes:
-    from overlaysim.image.v1compat import v1_image
-
-    dver = js.get("docker_version") if isinstance(js.get("docker_version"), str) else ""
-    fields: dict[str, Any]
-    if _version_less(str(dver), "1.8.3"):
-        fields = v1_image(js, id_=str(js.get("id") or ""))
-    else:
-        fields = dict(js)
-    for k in ("id", "parent", "Size", "parent_id", "layer_id", "throwaway"):
-        fields.pop(k, None)
-    fields["rootfs"] = {"type": "layers", "diff_ids": list(diff_ids)}
-    fields["history"] = list(history)
-    return gojson.dumps(gojson.sorted_map(fields)).encode()
+def read_source(src: Source, path: str, limits: Limits = DEFAULT_LIMITS) -> ImageArchive:
+    """:func:`open_archive` on a source already open (the caller closes it)."""
+    return _load(src, path, limits, src.findings, src.strict)
 
 
 def select(
@@ -542,4 +425,4 @@ def select(
     return cands[0]
 
 
-__all__ = ["LimitExceeded", "open_archive", "select"]
+__all__ = ["LimitExceeded", "open_archive", "read_source", "select"]

@@ -107,7 +107,7 @@ def _parse_layer(
         if ts is not None and data and h.sparse is None:
             if e is not None and e.kind == "file":
                 e.ref = FileRef(h.name, len(data))
-                ts.raw(b"".join(pending))
+                ts.raws(pending)
                 pending.clear()
                 ts.file(e.ref)
             else:
@@ -116,7 +116,7 @@ def _parse_layer(
             entries.append(e)
     rd.finish()
     if ts is not None:
-        ts.raw(b"".join(pending))
+        ts.raws(pending)
         pending.clear()
     if uh is not None:
         uh.drain()
@@ -308,11 +308,13 @@ def _hardlink_ok(
 
 def _inline_superseded(ts: TarSplit, entries: list[Entry]) -> None:
     """File data a later entry of the same layer overwrites cannot be read back: keep it raw."""
+    reffed = {e.path for e in entries if e.ref is not None}
+    if not reffed:
+        return  # no file data to read back (a layer of empty files)
     last: dict[str, int] = {}
     for i, e in enumerate(entries):
-        last[e.path] = i
-    if len(last) == len(entries):
-        return  # no path given twice: nothing superseded (the common case)
+        if e.path in reffed:
+            last[e.path] = i
     stale = {
         id(e.ref): e.data for i, e in enumerate(entries) if e.ref is not None and last[e.path] != i
     }

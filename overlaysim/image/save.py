@@ -47,6 +47,7 @@ class SaveOptions:
     """Knobs for the Docker version being imitated."""
 
     legacy_mode_bits: bool = False  # True for Docker <= 20.10 archives
+    owner_names: tuple[str, str] = ("", "")  # uname/gname of root: Docker <= 20.10 looked them up
     tz_offset_seconds: int = 0  # the daemon's zone, visible in v1 JSON "created" of lower layers
     now: int = 0  # save time (mtimes Docker does not set explicitly)
     null_untagged_index: bool = False  # Docker 25.0.0-25.0.2 wrote "manifests": null
@@ -80,36 +81,24 @@ def _unique(images: list[ImageRef]) -> list[ImageRef]:
     return list(out.values())
 
 
-def _emit(files: list[_F], out: Writable, legacy: bool) -> None:
+def _emit(
+    files: list[_F], out: Writable, legacy: bool, names: tuple[str, str] = ("", "")
+) -> None:
     w = TarWriter(out)
+    un, gn = names
     for f in sorted(files, key=lambda f: [p.encode() for p in f.path.split("/")]):
+        t = f.mtime * 10**9
         if f.kind == "dir":
-            w.add(
-                Header(
-                    f.path + "/", "5", 0o755 | (C_ISDIR if legacy else 0), mtime_ns=f.mtime * 10**9
-                )
-            )
+            mode = 0o755 | (C_ISDIR if legacy else 0)
+            w.add(Header(f.path + "/", "5", mode, mtime_ns=t, uname=un, gname=gn))
         elif f.kind == "symlink":
-            w.add(
-                Header(
-                    f.path,
-                    "2",
-                    0o777 | (C_ISLNK if legacy else 0),
-                    mtime_ns=f.mtime * 10**9,
-                    linkname=f.link,
-                )
-            )
+            mode = 0o777 | (C_ISLNK if legacy else 0)
+            w.add(Header(f.path, "2", mode, mtime_ns=t, linkname=f.link, uname=un, gname=gn))
         else:
             data = f.data() if callable(f.data) else f.data
+            mode = 0o644 | (C_ISREG if legacy else 0)
             w.add(
-                Header(
-                    f.path,
-                    "0",
-                    0o644 | (C_ISREG if legacy else 0),
-                    size=len(data),
-                    mtime_ns=f.mtime * 10**9,
-                ),
-                data,
+                Header(f.path, "0", mode, size=len(data), mtime_ns=t, uname=un, gname=gn), data
             )
     w.close()
 
@@ -180,7 +169,7 @@ def save_v12(
                 _encode_line(sorted_map({k: sorted_map(v) for k, v in repos.items()})),
             )
         )
-    _emit(files, out, opts.legacy_mode_bits)
+    _emit(files, out, opts.legacy_mode_bits, opts.owner_names)
 
 
 def _lazy(layer_bytes: LayerBytes, im: ImageRef, i: int) -> Callable[[], bytes]:

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from overlaysim.errors import PathEscape, SymlinkLoop, Truncated, UnsupportedMediaType
 from overlaysim.image import tar_reader as tr
 from overlaysim.image.compress import open_stream
-from overlaysim.image.errors import BadHeader
+from overlaysim.image.errors import BadHeader, MissingMember, NotATar
 from overlaysim.image.findings import Findings
 from overlaysim.image.limits import Limits, check
 
@@ -166,7 +166,7 @@ class Source:
     def _file(self, name: str) -> _Member:
         _, m = self.resolve(name)
         if m is None:
-            raise UnsupportedMediaType(f"{self.label}: missing member {name!r}") from None
+            raise MissingMember(f"{self.label}: missing member {name!r}", name) from None
         if m.kind != "file":
             raise UnsupportedMediaType(f"{self.label}: member {name!r} is not a regular file")
         return m
@@ -223,9 +223,7 @@ class TarSource(Source):
             try:
                 first = reader.next()
             except BadHeader:
-                raise UnsupportedMediaType(
-                    f"{self.label}: not a tar archive or an image directory"
-                ) from None
+                raise NotATar(f"{self.label}: not a tar archive or an image directory") from None
             for h in itertools.chain([first] if first else [], reader):
                 name = clean(h.name)
                 if h.typeflag == tr.XGLOBAL:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from zlib import adler32
 
 from overlaysim.errors import LimitExceeded, Truncated
 from overlaysim.image.compress import Readable
@@ -37,8 +38,22 @@ BLOCK = 512
 _READAHEAD = 1 << 20
 ZERO_BLOCK = bytes(BLOCK)
 _NO_DEV = b"0000000\x000000000\x00"
-# mode, uid, gid, size, mtime and checksum as nearly every writer formats them
-_PLAIN = re.compile(CANON.pattern + rb"([0-7]{6})\x00 ", re.DOTALL)
+# Bytes 100-512 of a header as nearly every writer makes them: mode, uid, gid, size, mtime
+# and checksum in canonical octal (the fields CANON reads, grouped as mode-uid-gid, size,
+# mtime, checksum), any type and link name, USTAR magic (any version), any owner names,
+# zero device numbers, no name prefix and no star trailer ("tar\0" at 508).
+_PLAIN = re.compile(
+    rb"([0-7]{7}[\x00 ][0-7]{7}[\x00 ][0-7]{7})[\x00 ]([0-7]{11})[\x00 ]([0-7]{11})[\x00 ]"
+    rb"([0-7]{6})\x00 .{101}ustar\x00.{66}" + re.escape(_NO_DEV) + rb"\x00.{166}(?<!tar\x00)",
+    re.DOTALL,
+)  # fmt: skip
+# Field bytes -> value, for the fields a layer repeats (owners and modes, mtimes, checksums):
+# a lookup costs less than int(), and equal times share one int object. Bounded: cleared
+# when full (a layer of distinct values just parses them).
+_IDS: dict[bytes, tuple[int, int, int]] = {}
+_MTIMES: dict[bytes, int] = {}
+_SUMS: dict[bytes, tuple[int, int]] = {}  # checksum field -> (value, byte sum of the field)
+_CACHE_MAX = 4096
 
 REG, REGA, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, CONT = (
     "0",
@@ -53,6 +68,8 @@ REG, REGA, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, CONT = (
 )
 XHEADER, XGLOBAL, GNU_LONGNAME, GNU_LONGLINK, GNU_SPARSE = "x", "g", "L", "K", "S"
 HEADER_ONLY = frozenset({LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO})
+# member types whose header nothing before or after changes (no meta header, REGA or sparse)
+_ORDINARY = frozenset({REG, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, CONT})
 SCHILY_XATTR = "SCHILY.xattr."
 
 
@@ -100,34 +117,46 @@ class TarHeader:
 
 
 def _plain_ustar(blk: bytes) -> TarHeader | None:
-    """The header as the general path below would parse it, for the most common shape only:
-    USTAR magic, canonical octal numbers and checksum, zero device numbers, no name prefix.
-    None for anything else (and for a bad checksum, which the general path reports)."""
-    m = _PLAIN.fullmatch(blk, 100, 156)
-    if (
-        m is None
-        or not blk.startswith(b"ustar\x00", 257)
-        or not blk.startswith(_NO_DEV, 329)
-        or blk[345]
-        or blk.startswith(b"tar\x00", 508)  # star
-    ):
+    """The header as the general path below would parse it, for the most common shape only
+    (``_PLAIN``); None for anything else, a bad checksum included (the general path reports
+    it). One regular expression checks the whole layout at once."""
+    m = _PLAIN.fullmatch(blk, 100)
+    if m is None:
         return None
-    g = m.groups()
-    value = int(g[5], 8)
-    u, s = header_sums(blk)
-    if value != u and value != s:
-        return None
+    ids, size, mtime, chk = m.groups()
+    c = _SUMS.get(chk)
+    if c is None:
+        if len(_SUMS) >= _CACHE_MAX:
+            _SUMS.clear()
+        c = _SUMS[chk] = (int(chk, 8), sum(chk) + 32)  # the field ends in NUL and space
+    if blk.isascii():  # header_sums, inlined: both sums agree and Adler-32 cannot wrap
+        if c[0] != (adler32(blk) & 0xFFFF) + 8 * 32 - 1 - c[1]:
+            return None
+    else:
+        u, s = header_sums(blk)
+        if c[0] != u and c[0] != s:
+            return None
+    owner = _IDS.get(ids)
+    if owner is None:
+        if len(_IDS) >= _CACHE_MAX:
+            _IDS.clear()
+        owner = _IDS[ids] = (int(ids[:7], 8), int(ids[8:15], 8), int(ids[16:], 8))
+    mtime_ns = _MTIMES.get(mtime)
+    if mtime_ns is None:
+        if len(_MTIMES) >= _CACHE_MAX:
+            _MTIMES.clear()
+        mtime_ns = _MTIMES[mtime] = int(mtime, 8) * 1_000_000_000
     i = blk.find(0, 0, 100)
     name = (blk[:i] if i >= 0 else blk[:100]).decode("utf-8", "surrogateescape")
     hdr = TarHeader(
         name,
         chr(blk[156]),
         decode(cstr(blk[157:257])) if blk[157] else "",
-        int(g[3], 8),
-        int(g[0], 8),
-        int(g[1], 8),
-        int(g[2], 8),
-        int(g[4], 8) * 1_000_000_000,
+        int(size, 8),
+        owner[0],
+        owner[1],
+        owner[2],
+        mtime_ns,
         header_name=name,
     )
     if blk[265]:
@@ -160,6 +189,10 @@ class TarReader:
         self._cur: TarHeader | None = None
         self.capture_raw = capture_raw
         self.raw: list[bytes] = []  # non-data bytes since the last data section
+        # captured blocks in a row are one span of the read-ahead buffer, _buf[_cap:_off]
+        # (-1: none), put in ``raw`` as one slice before anything else is read: so ``raw``
+        # is complete once data was read (read_data, take_raw, finish), when callers look
+        self._cap = -1
         self.entries = 0
         self.end: str = ""  # "markers", "eof", "eof-after-one-marker"
         self.trailing = 0
@@ -175,8 +208,14 @@ class TarReader:
             seek(self._base)
 
     # --- low-level I/O ---------------------------------------------------------------------
+    def _flush_raw(self) -> None:
+        self.raw.append(self._buf[self._cap : self._off])
+        self._cap = -1
+
     def _read(self, n: int) -> bytes:
         """Up to n bytes (fewer only at EOF), served from a 1 MiB read-ahead buffer."""
+        if self._cap >= 0:
+            self._flush_raw()
         buf, off = self._buf, self._off
         if len(buf) - off >= n:
             self._off = off + n
@@ -213,10 +252,9 @@ class TarReader:
         if len(buf) - off >= BLOCK:  # the hot path of _read_raw, inlined
             self._off = off + BLOCK
             self._pos += BLOCK
-            b = buf[off : off + BLOCK]
-            if self.capture_raw:
-                self.raw.append(b)
-            return b
+            if self.capture_raw and self._cap < 0:
+                self._cap = off
+            return buf[off : off + BLOCK]
         b = self._read_raw(BLOCK)
         if not b:
             return None
@@ -271,9 +309,31 @@ class TarReader:
     def next(self) -> TarHeader | None:
         if self._done:
             return None
-        self._skip_current()
+        if self._remaining or self._pad:
+            self._skip_current()
         self._cur = None
         self._sparse = None
+        buf, off = self._buf, self._off
+        if len(buf) - off >= BLOCK:
+            # the common case: a plain header of an ordinary member, already read ahead;
+            # what the loop and _finish below do for it, without their general cases
+            hdr = _plain_ustar(buf[off : off + BLOCK])
+            if hdr is not None and hdr.typeflag in _ORDINARY:
+                hdr.offset = start = self._pos
+                self._off = off + BLOCK
+                self._pos = pos = start + BLOCK
+                if self.capture_raw and self._cap < 0:
+                    self._cap = off
+                n = self.entries = self.entries + 1
+                if n > self._lim.max_entries:
+                    check(n, self._lim.max_entries, f"{self._what}: entries")
+                physical = 0 if hdr.typeflag in HEADER_ONLY else hdr.size
+                hdr.physical_size = self._remaining = physical
+                self._pad = -physical % BLOCK
+                hdr.data_offset = pos
+                hdr.index = n
+                self._cur = hdr
+                return hdr
         pax: dict[str, str] = {}
         long_name: str | None = None
         long_link: str | None = None
@@ -469,6 +529,8 @@ class TarReader:
             check(hdr.size, max_bytes, f"{self._what}: size of {hdr.name!r}")
         n = self._remaining
         check(n, self._lim.max_layer_bytes, f"{self._what}: size of {hdr.name!r}")
+        if self._cap >= 0:
+            self._flush_raw()
         buf, off = self._buf, self._off
         if len(buf) - off >= n and hdr.sparse is None:  # the hot path of _read, inlined
             self._off = off + n
@@ -488,6 +550,8 @@ class TarReader:
 
     def take_raw(self) -> bytes:
         """The captured non-data bytes since the last call (headers, padding, markers)."""
+        if self._cap >= 0:
+            self._flush_raw()
         raw = self.raw
         if not raw:
             return b""

@@ -18,6 +18,8 @@ from typing import Any
 
 from overlaysim.errors import DigestMismatch, Truncated
 
+_MERGE_MAX = 1 << 20  # raw segments up to this size are merged into one
+
 
 @dataclass
 class FileRef:
@@ -30,17 +32,29 @@ class FileRef:
 
 @dataclass
 class TarSplit:
-    """Alternating raw segments and file references, in stream order."""
+    """Raw segments and file references, in stream order (raw bytes may take several
+    segments in a row)."""
 
     segments: list[bytes | FileRef] = field(default_factory=list)
 
     def raw(self, data: bytes) -> None:
         if not data:
             return
-        if self.segments and isinstance(self.segments[-1], bytes):
-            self.segments[-1] += data
+        segs = self.segments
+        last = segs[-1] if segs else None
+        # merge with the raw segment before, unless that copies a lot (then keep both)
+        if isinstance(last, bytes) and len(last) + len(data) <= _MERGE_MAX:
+            segs[-1] = last + data
         else:
-            self.segments.append(data)
+            segs.append(data)
+
+    def raws(self, parts: list[bytes]) -> None:
+        """``raw(b"".join(parts))`` without the copy when the parts are big: the headers of
+        a million empty files are 512 MB, read in 1 MiB buffers kept as they are."""
+        if sum(map(len, parts)) <= _MERGE_MAX:
+            self.raw(b"".join(parts))
+        else:
+            self.segments.extend(p for p in parts if p)
 
     def file(self, ref: FileRef) -> None:
         self.segments.append(ref)

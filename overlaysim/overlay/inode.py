@@ -28,7 +28,12 @@ _S_IFDIR, _S_IFREG = st.S_IFDIR, st.S_IFREG
 _MISSING = object()
 _stat_result = os.stat_result
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
-_OPEN_REASONS: dict[int, str] = {}  # open flags -> copy_up.open_reason(flags)
+# The copy-up reason of an open for writing depends only on the access mode and O_TRUNC:
+# all of them made at import, so no open runs a first-use path (HypoFuzz keeps only the
+# coverage an input repeats on replay, whatever ran before it).
+_REASON_FLAGS = os.O_ACCMODE | os.O_TRUNC
+_OPEN_REASONS = {m | t: copy_up.open_reason(m | t) for m in range(os.O_ACCMODE + 1)
+                 for t in (0, os.O_TRUNC)}  # fmt: skip
 
 
 class OvlInode(Node):
@@ -321,10 +326,7 @@ class OvlInode(Node):
     def open_data(self, flags: int) -> OvlFile:
         namei.lookup_lowerdata(self)  # ovl_open: the data is needed whatever the flags
         if flags & _WRITE_FLAGS:
-            reason = _OPEN_REASONS.get(flags)
-            if reason is None:
-                reason = _OPEN_REASONS[flags] = copy_up.open_reason(flags)
-            copy_up.copy_up(self, reason, flags)
+            copy_up.copy_up(self, _OPEN_REASONS[flags & _REASON_FLAGS], flags)
         return OvlFile(self)
 
 

@@ -17,7 +17,7 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from overlaysim.image.apply import Applier
-from overlaysim.image.export import Change, _capability, _header, _read, layer_tar
+from overlaysim.image.export import Change, Names, _capability, _header, _read, layer_tar
 from overlaysim.image.export import changes as changes_of
 from overlaysim.image.findings import Findings
 from overlaysim.image.layer import LayerPlan, parse_layer
@@ -149,16 +149,29 @@ def changes(drv: Overlay2Driver, id: str, parent: str) -> list[Change]:
 # --- Diff and DiffSize ----------------------------------------------------------------------
 def diff(drv: Overlay2Driver, id: str, parent: str) -> bytes:
     out = io.BytesIO()
+    bits, names = drv.tar_type_bits, drv.tar_names
     if native(drv, id, parent):
-        layer_tar(drv.o, posixpath.join(drv.dir(id), "diff"), out)
+        diff_dir = posixpath.join(drv.dir(id), "diff")
+        layer_tar(drv.o, diff_dir, out, legacy_mode_bits=bits, names=names)
         return out.getvalue()
     with _Mounted(drv, id, parent) as (layer, base):
         found = changes_of(tree(drv.o, base), tree(drv.o, layer))
-        export_changes(drv.o, layer, found, out, now_ns=drv.fs.clock())
+        export_changes(
+            drv.o, layer, found, out, now_ns=drv.fs.clock(), legacy_mode_bits=bits, names=names
+        )
     return out.getvalue()
 
 
-def export_changes(o: Any, root: str, found: list[Change], out: Any, *, now_ns: int) -> None:
+def export_changes(
+    o: Any,
+    root: str,
+    found: list[Change],
+    out: Any,
+    *,
+    now_ns: int,
+    legacy_mode_bits: bool = False,
+    names: Names | None = None,
+) -> None:
     """go-archive ExportChanges: changed paths as full entries, deletions as bare whiteouts."""
     w = TarWriter(out)
     seen: dict[tuple[int, int], str] = {}
@@ -172,7 +185,8 @@ def export_changes(o: Any, root: str, found: list[Change], out: Any, *, now_ns: 
         path = root + ch.path
         st = o.lstat(path)
         fmt = stat.S_IFMT(st.st_mode)
-        h = _header(ch.path[1:], st, o.readlink(path) if fmt == stat.S_IFLNK else "", False)
+        link = o.readlink(path) if fmt == stat.S_IFLNK else ""
+        h = _header(ch.path[1:], st, link, legacy_mode_bits, names)
         if h is None:
             continue
         cap = _capability(o, path)

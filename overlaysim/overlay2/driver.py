@@ -17,6 +17,7 @@ import errno
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,9 @@ class Overlay2Driver:
         self.userxattr = userxattr
         self.backing_fs = backing_fs
         self.native_diff = native_diff
+        # how Diff writes tar headers: Docker <= 20.10 adds S_IF* bits and looked names up
+        self.tar_type_bits = False
+        self.tar_names: Callable[[int, int], tuple[str, str]] | None = None
         self.metacopy = False
         self.naive_diff_reason: str | None = None
         self.page_size = page_size

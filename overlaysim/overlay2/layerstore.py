@@ -283,10 +283,16 @@ class LayerStore:
         if data is None:
             raise LayerDoesNotExist(f"layer {layer.chain_id} has no tar-split data")
         ts = TarSplit.from_json_gz(data)
-        base = posixpath.join(self.driver.dir(layer.cache_id), "diff")
-        for ref in ts.files():
-            ref.path = base + posixpath.normpath("/" + ref.name)
-        return ts.assemble(self.o, expect_diff_id=layer.diff_id)
+        # overlay2 has no DiffGetter: moby's naiveDiffPathDriver reads the files through
+        # Get/Put, so a layer with parents is mounted meanwhile (read-only once "committed";
+        # an image's top layer is not, and its mount leaves work/work behind)
+        base = self.driver.get(layer.cache_id)
+        try:
+            for ref in ts.files():
+                ref.path = base + posixpath.normpath("/" + ref.name)
+            return ts.assemble(self.o, expect_diff_id=layer.diff_id)
+        finally:
+            self.driver.put(layer.cache_id)
 
     def metadata(self, layer: Layer) -> dict[str, str]:
         """GraphDriver.Data of ``docker image inspect`` (for the image's top layer)."""

@@ -54,8 +54,15 @@ def tabwrite(rows: list[list[str]], minwidth: int, padding: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Go's zero time.Time (January 1, year 1 UTC) in ns since the epoch
+GO_ZERO_TIME_NS = -62135596800 * 10**9
+#: the longest time.Duration (Go's ``Time.Sub`` saturates there): about 292 years
+MAX_DURATION_SECONDS = (2**63 - 1) / 10**9
+
+
 def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``."""
+    """go-units ``HumanDuration`` of a Go duration (so at most ~292 years)."""
+    seconds = min(seconds, MAX_DURATION_SECONDS)
     s = int(seconds)
     if s < 1:
         return "Less than a second"

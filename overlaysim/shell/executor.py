@@ -177,8 +177,11 @@ class Shell:
                 target = exp.single(r.target)
                 problem = self._redirect(r.fd, r.op, target, state, fds, opened)
                 if problem is not None:
-                    err.write(f"{self.name}: {cmd.line}: {problem}\n".encode("utf-8",
-                                                                            "surrogateescape"))
+                    # to stderr as redirected so far: dash applies redirections left to right,
+                    # so `cmd 2>/dev/null >/dir` fails silently (found by the dockerd oracle)
+                    where = fds[2] if hasattr(fds[2], "write") else err
+                    where.write(f"{self.name}: {cmd.line}: {problem}\n".encode("utf-8",
+                                                                              "surrogateescape"))
                     return 2
             if not argv:
                 state.vars.update(assigns)

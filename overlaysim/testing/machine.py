@@ -14,6 +14,11 @@ or subclass it: set :attr:`~OverlayMachine.profile`, :attr:`~OverlayMachine.judg
 :meth:`~OverlayMachine.operations`, :meth:`~OverlayMachine.make_judge`,
 :meth:`~OverlayMachine.simulator`) or add ``@rule``/``@invariant`` methods that use
 ``self.twin`` (an :class:`~overlaysim.testing.twin.OverlayTwin`).
+
+Under HypoFuzz the machine's coverage repeats when an input is replayed, which is what lets
+HypoFuzz keep inputs and count behaviours (see :mod:`overlaysim.testing.stability`): importing
+this module under HypoFuzz fixes its replay of forced choices, and the ``TestCase`` warms the
+machine up (:meth:`OverlayMachine.warm_up`) before its first measured input.
 """
 
 from __future__ import annotations
@@ -23,13 +28,22 @@ from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from overlaysim import strategies as S
 from overlaysim.testing.differential import MountFactory
 from overlaysim.testing.layers import LayerStack
 from overlaysim.testing.ops import Op
+from overlaysim.testing.stability import realign_hypofuzz_replay
 from overlaysim.testing.twin import Judge, OverlayTwin, resolve_judge
+
+realign_hypofuzz_replay()  # in a HypoFuzz worker, before any input runs
 
 
 def machine_settings(**overrides: Any) -> settings:
@@ -79,13 +93,41 @@ class OverlayMachine(RuleBasedStateMachine):
     check_every_step: ClassVar[bool] = True
     #: A step is a remount with odds 1 in this (0: never), once something changed.
     remount_one_in: ClassVar[int] = 8
+    _warmed_up: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
+        realign_hypofuzz_replay()  # HypoFuzz loaded after this module (backend="hypofuzz")
         self.twin: OverlayTwin | None = None
         self.pool: tuple[str, ...] = ()
         self.remounted_at = 0  # len(twin.ops) at the last mount
         self._ops: st.SearchStrategy[Op] | None = None
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Run two short test cases of this machine, once per class and process. The first
+        test case of a process runs code no later one does (lazy imports, the mount(2) probe,
+        strategies built and cached on first draw), so HypoFuzz, which measures each input and
+        its replay, found the first input it ran unstable. The ``TestCase`` calls this from
+        ``setUpClass``, which pytest, unittest and HypoFuzz run outside any measured input."""
+        if cls.__dict__.get("_warmed_up"):
+            return
+        cls._warmed_up = True
+        warm = machine_settings(max_examples=2, stateful_step_count=4, database=None,
+                                derandomize=True, phases=(Phase.generate,))  # fmt: skip
+        try:
+            run_state_machine_as_test(cls, settings=warm)
+        except Exception:  # a failure here is not a test result: the tests find their own
+            pass
+
+    @classmethod
+    def _to_test_case(cls) -> Any:
+        # Hypothesis's (private) factory of ``cls.TestCase``: warm up in its setUpClass. Were
+        # the hook renamed, the TestCase would run as before, just without the warm-up.
+        case = super()._to_test_case()
+        if "setUpClass" not in vars(case):
+            case.setUpClass = classmethod(lambda _case: cls.warm_up())  # type: ignore[method-assign, assignment]
+        return case
 
     # --- hooks ---------------------------------------------------------------------------
     def make_judge(self) -> Judge:

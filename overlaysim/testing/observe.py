@@ -190,16 +190,18 @@ def snapshot_work(o: Any, root: str, prefix: str = "trusted.overlay.", *,
             return "#"
         return index_names.get(f"{parent}/{part}", part) if parent == "index" else part
 
+    alike: dict[str, list[Entry]] = defaultdict(list)
     for rel, e in snap.entries.items():
         parts = rel.split("/")
         key = "/".join(norm(part, "/".join(parts[:i])) for i, part in enumerate(parts))
-        n, unique = 0, key
-        while unique in out:
-            n += 1
-            unique = f"{key}~{n}"
         if e.listing is not None:
             e = replace(e, listing=tuple(sorted(norm(x, rel) for x in e.listing)))
-        out[unique] = replace(e, links=())
+        alike[key].append(replace(e, links=()))
+    for key, entries in alike.items():
+        # Entries normalised to one name are numbered by what they are, not by their real
+        # names: those are file handles, random per kernel mount.
+        for n, e in enumerate(sorted(entries, key=repr) if len(entries) > 1 else entries):
+            out[f"{key}~{n}" if n else key] = e
     snap.entries = dict(sorted(out.items()))
     return snap
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import functools
 import os
 import posixpath
 import stat
@@ -44,11 +43,9 @@ class Result:
         )
 
 
-@functools.cache
-def _renameat2_syscall() -> Callable[..., int]:
-    lib = ctypes.CDLL(None, use_errno=True)
-    fn: Callable[..., int] = lib.syscall
-    return fn
+# Looked up at import, not on first use: a lazy lookup is code only the first renameat2 of a
+# process runs, so HypoFuzz saw that input cover less when it replayed it.
+_SYSCALL: Callable[..., int] = ctypes.CDLL(None, use_errno=True).syscall
 
 
 def renameat2(o: Any, src: str, dst: str, flags: int = 0) -> None:
@@ -59,8 +56,8 @@ def renameat2(o: Any, src: str, dst: str, flags: int = 0) -> None:
     elif flags == 0:
         o.rename(src, dst)
     elif o is os:
-        ret = _renameat2_syscall()(_SYS_RENAMEAT2, _AT_FDCWD, os.fsencode(src), _AT_FDCWD,
-                                   os.fsencode(dst), ctypes.c_uint(flags))  # fmt: skip
+        ret = _SYSCALL(_SYS_RENAMEAT2, _AT_FDCWD, os.fsencode(src), _AT_FDCWD,
+                       os.fsencode(dst), ctypes.c_uint(flags))  # fmt: skip
         if ret != 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), src, None, dst)

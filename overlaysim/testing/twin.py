@@ -126,6 +126,17 @@ def resolve_judge(name: str = "auto") -> Judge:
 # --- the twin ---------------------------------------------------------------------------------
 
 
+def step_clock_simulator(stack: L.LayerStack, options: str) -> OverlayMount:
+    """overlaysim's simulator, mounted on a machine whose clock advances 1 µs per reading
+    (:class:`~overlaysim.vfs.StepClock`): a replayed case then reads the same timestamps, so it
+    runs the same code (relatime updates and stat caching compare them); on the wall clock they
+    depend on timing. The twin never compares times with its judge."""
+    from overlaysim.testing.simulator import SimOverlay
+    from overlaysim.vfs import HostFS, StepClock
+
+    return SimOverlay(stack, options, fs=HostFS(clock=StepClock())).__enter__()
+
+
 class TwinDivergence(AssertionError):
     """The simulated overlay and its judge disagreed; the message carries both sides and a
     shell script that replays the operations so far on a real kernel."""
@@ -150,8 +161,6 @@ class OverlayTwin:
 
     def __init__(self, stack: L.LayerStack | Mapping[str, Any] | None = None, options: str = "",
                  *, judge: Judge | str = "auto", simulator: MountFactory | None = None) -> None:  # fmt: skip
-        from overlaysim.testing.simulator import simulator_factory
-
         self.judge = resolve_judge(judge) if isinstance(judge, str) else judge
         self.stack = stack_from_spec(stack)
         if self.judge.sanitized:
@@ -164,7 +173,7 @@ class OverlayTwin:
         self.ops: list[O.Op] = []
         self.failed = False  # after a divergence, closing compares nothing more
         self.results: list[tuple[O.Result | None, O.Result]] = []
-        self._sim_factory: MountFactory = simulator or self.judge.judged or simulator_factory
+        self._sim_factory: MountFactory = simulator or self.judge.judged or step_clock_simulator
         self.sim: OverlayMount | None = None
         self.oracle: OverlayMount | None = None
         self.os = TwinOs(self)

@@ -58,6 +58,9 @@ CASES = {
     "cp-errors": "cp t/d t/z; echo $?; cp nope t/z; echo $?; cp -r t t/d; echo $?",
     "mv": "mv t/a t/d/ && mv t/d t/D && mv -T t/e t/D/e2 && find t | sort",
     "mv-errors": "mv t/nope t/x; echo $?; mv t/d t/e; echo $?; mv -T t/e t/d; echo $?",
+    # redirections apply left to right: the failing one reports on the stderr set before it
+    # (found by the dockerd oracle: `echo a 2>/dev/null > /root` printed an error here)
+    "redirect-order": "echo a 2>/dev/null > t/d; echo $?; echo b > t/d 2>/dev/null; echo $?",
     "rm": "rm t/a t/nope; echo $?; rm t/d; echo $?; rm -rf t/d t/nope; echo $?; "
           "rm -r t; echo $?; ls",
     "ln": "ln -s a t/sym && ln t/a t/hard && ln -s ../a t/d/up && ln t/a t/d && "

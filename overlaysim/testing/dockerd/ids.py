@@ -57,19 +57,25 @@ class IdMap:
         self.root = root
         self.names: dict[str, str] = {}
         self.links: dict[str, str] = {}
+        self._pattern: re.Pattern[str] | None = None
+        self._table: dict[str, str] = {}
 
     def add(self, full: str, name: str) -> None:
         full = full.removeprefix("sha256:")
-        self.names.setdefault(full, name)
+        if full:
+            self.names.setdefault(full, name)
+        self._pattern = None
 
     def text(self, s: str) -> str:
         """``s`` with the data root as ``<ROOT>`` and every known id (full or its 12-char short
         form) and l/ name replaced by its role; unknown 64-hex ids become ``<ID?>``."""
         s = s.replace(self.root.rstrip("/") + "/", "<ROOT>/")
-        for full, name in self.names.items():
-            s = s.replace(full, name).replace(full[:12], name)
-        for short, name in self.links.items():
-            s = s.replace(short, name)
+        if self._pattern is None:
+            table = {**{full[:12]: n for full, n in self.names.items()}, **self.names, **self.links}
+            keys = sorted((k for k in table if k), key=len, reverse=True)  # full ids first
+            self._table = table
+            self._pattern = re.compile("|".join(map(re.escape, keys))) if keys else re.compile("(?!)")
+        s = self._pattern.sub(lambda m: self._table[m.group(0)], s)
         return _HEX.sub("<ID?>", s)
 
     def value(self, v: Any) -> Any:
@@ -83,9 +89,10 @@ class IdMap:
         return v
 
 
-def read_ids(o: Any, root: str) -> IdMap:
-    """The role names of everything under the data root ``root`` (read through ``o``)."""
-    ids = IdMap(root)
+def read_ids(o: Any, root: str, shown: str = "") -> IdMap:
+    """The role names of everything under the data root ``root`` (read through ``o``);
+    ``shown`` is the root as outputs print it, if it is read through another path."""
+    ids = IdMap(shown or root)
     store = posixpath.join(root, "image", "overlay2")
     repos = _read(o, posixpath.join(store, "repositories.json")) or "{}"
     tags: dict[str, list[str]] = {}
@@ -114,8 +121,11 @@ def read_ids(o: Any, root: str) -> IdMap:
         if mount:
             ids.add(mount.strip(), f"RW[{name}]")
     overlay2 = posixpath.join(root, "overlay2")
+    links = {}
     for layer in _listdir(o, overlay2):
         link = _read(o, posixpath.join(overlay2, layer, "link"))
         if link and _LINK.fullmatch(link.strip()):
-            ids.links[link.strip()] = f"LINK[{ids.text(layer)}]"
+            links[link.strip()] = f"LINK[{ids.text(layer)}]"
+    ids.links.update(links)
+    ids._pattern = None
     return ids

@@ -43,6 +43,7 @@ class View:
     o: Any
     root: str
     mounts: list[tuple[str, str, str]]
+    shown: str = ""  # the root as the side's own outputs print it (default: ``root``)
 
 
 class Side(Protocol):
@@ -67,11 +68,14 @@ class RealSide:
         return Result(r.returncode, r.stdout, r.stderr)
 
     def view(self) -> View:
+        # Read through the daemon's own mount namespace (it has one, see daemon.py), so a
+        # running container's merged dir shows its overlay root, as on the daemon's host.
         pid = self.daemon.proc.pid if self.daemon.proc is not None else "self"
         with open(f"/proc/{pid}/mounts", encoding="utf-8", errors="replace") as f:
             lines = [ln.split() for ln in f]
         mounts = [(_unescape(p[1]), p[2], p[3]) for p in lines if len(p) >= 4]
-        return View(os, self.daemon.data_root, mounts)
+        root = self.daemon.data_root
+        return View(os, f"/proc/{pid}/root{root}", mounts, root)
 
 
 def _unescape(field: str) -> str:
