@@ -70,6 +70,13 @@ def _register() -> None:
     from overlaysim.cli import fuzz
 
     main.add_command(fuzz.fuzz)
+    from overlaysim.cli import explain
+
+    main.add_command(explain.explain)
+    from overlaysim.cli import mount
+
+    for command in mount.commands():
+        main.add_command(command)
 
 
 _register()

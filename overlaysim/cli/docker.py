@@ -210,6 +210,8 @@ def start(containers: tuple[str, ...], world: str) -> None:
 @click.option("-u", "--user", default=None, help="Username or UID (format: uid[:gid]).")
 @click.option("-w", "--workdir", default=None, help="Working directory inside the container.")
 @click.option("-e", "--env", multiple=True, help="Set environment variables.")
+@click.option("--explain", is_flag=True,
+              help="overlaysim: after the command, the overlay decisions it caused (on stderr).")
 @world_option
 def exec_(
     container: str,
@@ -220,6 +222,7 @@ def exec_(
     workdir: str | None,
     env: tuple[str, ...],
     world: str,
+    explain: bool = False,
 ) -> None:
     """Run a command in a running container (the overlaysim shell, chrooted to merged/).
 
@@ -230,6 +233,11 @@ def exec_(
     """
     stdin, lines = terminal.container_stdin(interactive)
     with daemon_session(world) as d:
+        watcher = None
+        if explain:
+            from overlaysim.explain.live import Watcher
+
+            watcher = Watcher(d.fs.events, sys.stderr, relative=True)
         code = d.exec(
             container,
             list(command),
@@ -241,6 +249,8 @@ def exec_(
             workdir=workdir,
             env=list(env),
         )
+        if watcher is not None:
+            watcher.report(" ".join(command), code)
     exit_with(code)
 
 

@@ -37,7 +37,7 @@ from overlaysim.image.save import (
     write_oci_dir,
 )
 from overlaysim.image.source import Source
-from overlaysim.image.verify import verify_image
+from overlaysim.image.verify import layer_blob, verify_image
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
@@ -229,17 +229,7 @@ def flatten(source: str, ref: str | None, platform: str | None, lenient: bool, o
 
 def _layer_bytes(src: Source) -> Any:
     def get(im: ImageRef, i: int) -> bytes:
-        with src.open(im.layers[i].path) as raw:
-            _, dec = open_stream(raw, src.limits, src.limits.max_layer_bytes)
-            data = dec.read()
-        got = dg.sha256(data)
-        if got != im.layers[i].diff_id:
-            from overlaysim.errors import DigestMismatch
-
-            raise DigestMismatch(
-                f"invalid diffID for layer {i}: expected {im.layers[i].diff_id}, got {got}"
-            )
-        return data
+        return layer_blob(src, im, i)
 
     return get
 

@@ -32,8 +32,11 @@ def _interactive(shell: Shell) -> int:
 
 @click.command("sh")
 @click.option("-c", "command", metavar="CMD", help="Run CMD and exit with its status.")
+@click.option("--explain", is_flag=True,
+              help="After each command, the overlay decisions it caused (on stderr).")
+@click.option("--json", "as_json", is_flag=True, help="With --explain: one JSON line each.")
 @world_option
-def sh(command: str | None, world: str) -> None:
+def sh(command: str | None, world: str, explain: bool = False, as_json: bool = False) -> None:
     """A shell over the simulated machine (root, cwd /).
 
     Without -c, commands are read from standard input (with a prompt on a terminal).
@@ -51,6 +54,10 @@ def sh(command: str | None, world: str) -> None:
             group=id_names(fs.os, "/etc/group") or None,
             clock=lambda: fs.clock() / 1e9,
         )  # fmt: skip
+        if explain or as_json:
+            from overlaysim.explain.live import Watcher
+
+            shell.after_command = Watcher(fs.events, sys.stderr, as_json).after_command
         if command is not None:
             status = shell.run(command)
         elif sys.stdin.isatty():

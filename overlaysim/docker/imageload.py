@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 from overlaysim.docker.daemon import DOCKER_ROOT
 from overlaysim.docker.imageinspect import go_time
 from overlaysim.docker.refs import Ref, parse
-from overlaysim.errors import DaemonError, DigestMismatch, ImageError
+from overlaysim.errors import DaemonError, ImageError
 from overlaysim.image import digest as dg
-from overlaysim.image.compress import open_stream
 from overlaysim.image.errors import MissingMember, NotATar
 from overlaysim.image.findings import Findings
 from overlaysim.image.formats import open_source, read_source
@@ -35,6 +34,7 @@ from overlaysim.image.legacy import legacy_load_order
 from overlaysim.image.limits import Limits
 from overlaysim.image.model import ImageRef
 from overlaysim.image.source import Source
+from overlaysim.image.verify import layer_blob
 
 if TYPE_CHECKING:
     from overlaysim.docker.daemon import Daemon
@@ -55,16 +55,6 @@ class LoadFailed(DaemonError):
         self.kept = kept
 
 
-def layer_blob(src: Source, im: ImageRef, i: int) -> bytes:
-    with src.open(im.layers[i].path) as raw:
-        _, dec = open_stream(raw, src.limits, src.limits.max_layer_bytes)
-        data = dec.read()
-    got = dg.sha256(data)
-    if got != im.layers[i].diff_id:
-        raise DigestMismatch(
-            f'invalid diffID for layer {i}: expected "{im.layers[i].diff_id}", got "{got}"'
-        )
-    return bytes(data)
 
 
 def _temp_dir(d: Daemon, path: str) -> str:

