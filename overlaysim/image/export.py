@@ -262,7 +262,10 @@ def changes(old: dict[str, Node], new: dict[str, Node]) -> list[Change]:
     for p in old:
         if p and p not in new:
             parent = p.rpartition("/")[0]
-            if parent == "" or parent in new:
+            # moby recurses into an old directory only where the new one is a directory too:
+            # a dir replaced by a file is one "C", its old children are not listed (found by
+            # the dockerd oracle: `rm -rf /root; echo a > /root` is just "C /root")
+            if parent == "" or (parent in new and new[parent].kind == "dir"):
                 raw[p] = "D"
     out: dict[str, str] = {}
     for p in sorted(raw, key=lambda s: s.split("/")):

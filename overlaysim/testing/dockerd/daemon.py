@@ -79,6 +79,14 @@ class RealDockerd:
             raise DockerdUnavailable("no dockerd (install the docker.io package: make sysdeps)")
         self.client = [_client(), "-H", f"unix://{self.sock}"]
         os.makedirs(self.data_root, exist_ok=True)
+        # The data root on a tmpfs of its own, as the simulated machine's is tmpfs-like: the
+        # same backing fs on both sides (docker info's "Backing Filesystem"), nothing of the
+        # host's disk used, and one umount removes it all.
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0710,size=8g", "tmpfs",
+                            self.data_root], capture_output=True, text=True, check=False)  # fmt: skip
+        if r.returncode != 0:
+            self.stop()
+            raise DockerdUnavailable(f"cannot mount a tmpfs for the data root: {r.stderr.strip()}")
         # A mount namespace of its own: containers copy the daemon's mounts when they are
         # created, and must not copy (and pin) the overlays a kernel-oracle test mounts later.
         unshare = shutil.which("unshare")
