@@ -76,3 +76,17 @@ def proc(world: str, tmp_path: Path) -> Callable[..., Result]:
         return Result(r.returncode, r.stdout, r.stderr)
 
     return run
+
+
+@pytest.fixture
+def as_dockerd_20_10(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated machine speaks as the judge the expected values came from (the real
+    dockerd 20.10.24 here; the default is 28): ``pytestmark = usefixtures(...)``."""
+    monkeypatch.setenv("OVERLAYSIM_DOCKER_VERSION", "20.10")
+
+
+@pytest.fixture
+def dive(cli: Callable[..., Result]) -> Callable[..., Result]:
+    """The dive fixture image loaded (modules that also need a container override this)."""
+    assert cli("docker", "load", "-i", fixture_path("dive/test-docker-image.tar")).code == 0
+    return cli

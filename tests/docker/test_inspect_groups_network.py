@@ -17,10 +17,7 @@ from tests.docker.conftest import Result, fixture_path
 Cli = Callable[..., Result]
 
 
-@pytest.fixture(autouse=True)
-def _as_dockerd_20_10(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulated machine speaks as the judge these values came from (default: 28)."""
-    monkeypatch.setenv("OVERLAYSIM_DOCKER_VERSION", "20.10")
+pytestmark = pytest.mark.usefixtures("as_dockerd_20_10")
 
 
 @pytest.fixture

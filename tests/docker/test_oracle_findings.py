@@ -10,20 +10,13 @@ from collections.abc import Callable
 import pytest
 
 from overlaysim.world import load_world
-from tests.docker.conftest import Result, fixture_path
+from tests.docker.conftest import Result
 
 Cli = Callable[..., Result]
 
 
-@pytest.fixture(autouse=True)
-def _as_dockerd_20_10(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OVERLAYSIM_DOCKER_VERSION", "20.10")
+pytestmark = pytest.mark.usefixtures("as_dockerd_20_10")
 
-
-@pytest.fixture
-def dive(cli: Cli) -> Cli:
-    assert cli("docker", "load", "-i", fixture_path("dive/test-docker-image.tar")).code == 0
-    return cli
 
 
 def test_create_mounts_the_rootfs_once(dive: Cli, world: str) -> None:

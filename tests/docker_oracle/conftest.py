@@ -7,7 +7,6 @@ Where it cannot start (not root, no docker.io) every test here skips with the re
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +16,10 @@ from overlaysim.testing.dockerd.compare import Pair
 from overlaysim.testing.dockerd.daemon import DockerdUnavailable, RealDockerd
 from overlaysim.testing.dockerd.sides import RealSide, SimSide
 from overlaysim.world import World, save_world
+from tests.docker.conftest import fixture_path
 
-FIXTURES = Path(os.environ.get("OVERLAYSIM_FIXTURES", "/work/shared/fixtures"))
+__all__ = ["empty", "fixture_path"]
 
-
-def fixture_path(rel: str) -> str:
-    p = FIXTURES / rel
-    if not p.exists():
-        pytest.skip(f"fixture {rel} not found under {FIXTURES} (set OVERLAYSIM_FIXTURES)")
-    return str(p)
 
 
 @pytest.fixture(scope="session")
