@@ -11,8 +11,10 @@ campaign keeps them as findings.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,7 +162,8 @@ class Pair:
 
 
 def _sorted(data: bytes) -> bool:
-    names = [m.split(" ", 1)[0] for m in tar_members(data)]
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        names = tf.getnames()
     return names == sorted(names)
 
 

@@ -17,22 +17,15 @@ import posixpath
 import re
 from typing import Any
 
+from overlaysim.docker import files
+
 _HEX = re.compile(r"[0-9a-f]{64}")
 _LINK = re.compile(r"[A-Z0-9]{26}")
 
 
 def _read(o: Any, path: str) -> str | None:
-    try:
-        fd = o.open(path, o.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        data = b""
-        while chunk := o.read(fd, 1 << 16):
-            data += chunk
-    finally:
-        o.close(fd)
-    return bytes(data).decode("utf-8", "replace")
+    data = files.read(o, path)
+    return None if data is None else bytes(data).decode("utf-8", "replace")
 
 
 def _listdir(o: Any, path: str) -> list[str]:
