@@ -529,3 +529,8 @@ for _name, _cmd in (
     ("kill", kill),
 ):
     container_group.add_command(_cmd, _name)
+
+# `docker mount NAME DIR` (ours): a container's merged view mounted for real (FUSE), in cli/mount.py
+from overlaysim.cli.mount import docker_mount  # noqa: E402
+
+docker.add_command(docker_mount)

@@ -15,6 +15,7 @@ back to ``--upperdir`` in the kernel's on-disk form. One concern per module:
 * ``writeback``  the upper/work dirs to disk, all or nothing
 * ``runstate``   a record per mount for ``overlaysim umount``; ``umount`` the unmount
 * ``helper``     the mount(8) helper ``mount.fuse.overlaysim``
+* ``world``      a container of the saved world (``docker mount``), saved at unmount
 
 The engine is used only through HostFS and its events; nothing below imports this package.
 """

@@ -19,6 +19,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from overlaysim.fuse import binding, explain, runstate, simulation, umount, writeback
@@ -28,6 +29,9 @@ from overlaysim.fuse.options import MountSpec
 
 #: How long the command waits for a forked daemon's mount to answer the kernel's INIT.
 READY_TIMEOUT = 60.0
+#: What ends a session after the unmount: write the upper dir (or the world) back, then
+#: remove the run record (or mark it failed, with the one-line reason).
+Finish = Callable[[simulation.SimMount, runstate.Record], None]
 
 
 def check_fuse() -> None:
@@ -70,21 +74,28 @@ def mount(spec: MountSpec, *, foreground: bool) -> None:
                 writeback.clean_leftovers(d)
         sim = simulation.build(spec)
         out = explain.open_output(spec.explain)
-        if foreground:
-            _serve(sim, out, None)
-            return
-        _daemonize(sim, out)
+        run(spec.mountpoint, lambda notify: serve(sim, out, notify), foreground=foreground)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _daemonize(sim: simulation.SimMount, out: TextIO | None) -> None:
+def run(mountpoint: str, body: Callable[[int | None], None], *, foreground: bool) -> None:
+    """Run ``body`` (which serves the mount until it is unmounted) here, or in a daemon: the
+    daemon gets a pipe to say "ok" once the mount answers (``serve`` does it) or why not; this
+    process returns then, or raises the daemon's one-line reason as a MountError."""
+    if foreground:
+        body(None)
+    else:
+        _daemonize(mountpoint, body)
+
+
+def _daemonize(mountpoint: str, body: Callable[[int], None]) -> None:
     r, w = os.pipe()
     pid = os.fork()
     if pid:
         os.close(w)
-        msg = _await_ready(r, pid, sim.spec.mountpoint)
+        msg = _await_ready(r, pid, mountpoint)
         if msg == "ok":
             return
         raise MountError(msg or f"the mount daemon (pid {pid}) ended before the mount was ready")
@@ -96,13 +107,13 @@ def _daemonize(sim: simulation.SimMount, out: TextIO | None) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
-        log = os.open(runstate.log_path(sim.spec.mountpoint),
+        log = os.open(runstate.log_path(mountpoint),
                       os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # fmt: skip
         os.dup2(log, 2)
         os.close(log)
         logged = True
         os.chdir("/")
-        _serve(sim, out, w)
+        body(w)
         code = 0
     except BaseException as e:  # report to the parent (if it still listens) and the log
         line = one_line(e)
@@ -145,9 +156,12 @@ def _await_ready(r: int, pid: int, mountpoint: str) -> str:
     return data.decode("utf-8", "replace").strip()
 
 
-def _serve(sim: simulation.SimMount, out: TextIO | None, notify: int | None) -> None:
+def serve(sim: simulation.SimMount, out: TextIO | None, notify: int | None, *,
+          finish: Finish | None = None, world: str = "") -> None:  # fmt: skip
+    """Serve ``sim`` on its mount point until the unmount, then ``finish`` (by default the
+    write-back to ``--upperdir``); ``world`` names the world file a container's mount saves."""
     spec = sim.spec
-    rec = runstate.new(spec.mountpoint, spec.upperdir, spec.workdir)
+    rec = runstate.new(spec.mountpoint, spec.upperdir, spec.workdir, world)
     rec.save()
     captured = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the session)
     stderr = os.dup(2)
@@ -180,7 +194,7 @@ def _serve(sim: simulation.SimMount, out: TextIO | None, notify: int | None) -> 
         runstate.remove(spec.mountpoint)
         raise MountError(f"cannot mount {spec.mountpoint}: {why.removeprefix('fuse: ')}")
     captured.close()
-    _write_back(sim, rec)
+    (finish or _write_back)(sim, rec)
 
 
 def _write_back(sim: simulation.SimMount, rec: runstate.Record) -> None:

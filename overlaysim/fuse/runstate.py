@@ -69,6 +69,13 @@ class Record:
     status: str = STARTING
     error: str = ""
     started: int = 0  # start_time(pid) when recorded
+    world: str = ""  # a container's mount: the world file saved at unmount
+
+    def left_as_it_was(self) -> str:
+        """What a write-back that never happened left untouched (for the user's message)."""
+        if self.world:
+            return f"; the world file {self.world} was left as it was"
+        return f"; {self.upperdir} was left as it was" if self.upperdir else ""
 
     def alive(self) -> bool:
         return start_time(self.pid) == self.started
@@ -82,9 +89,9 @@ class Record:
         os.replace(tmp, path)
 
 
-def new(mountpoint: str, upperdir: str | None, workdir: str | None) -> Record:
+def new(mountpoint: str, upperdir: str | None, workdir: str | None, world: str = "") -> Record:
     pid = os.getpid()
-    return Record(pid, mountpoint, upperdir, workdir, started=start_time(pid) or 0)
+    return Record(pid, mountpoint, upperdir, workdir, started=start_time(pid) or 0, world=world)
 
 
 def load(mountpoint: str) -> Record | None:

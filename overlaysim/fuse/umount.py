@@ -5,6 +5,10 @@ busy mount is refused with EBUSY exactly as a kernel overlay would be; ``--lazy`
 at once and the daemon writes back when the last open file is closed. A daemon that died
 (killed) leaves a dead mount (ENOTCONN for every caller): it is unmounted all the same and
 reported, the upper dir untouched.
+
+``umount(8)`` and ``fusermount3 -u`` return as soon as the kernel has let the mount go, before
+the daemon has written back; ``overlaysim umount --wait`` (or a plain ``overlaysim umount``
+after them) waits for that write-back through the mount's run record, and says how it ended.
 """
 
 from __future__ import annotations
@@ -60,16 +64,21 @@ def detach(mountpoint: str, lazy: bool) -> None:
         raise UnmountError(lines[-1] if lines else f"fusermount3 failed on {mountpoint}")
 
 
-def unmount(mountpoint: str, *, lazy: bool = False, timeout: float = 600.0) -> str:
-    """Unmount and wait for the write-back; returns a note for the user ("" when all done)."""
+def unmount(mountpoint: str, *, lazy: bool = False, timeout: float = 600.0,
+            wait: bool = False) -> str:  # fmt: skip
+    """Unmount and wait for the write-back; returns a note for the user ("" when all done).
+    With ``wait``, leave the unmount to someone else (umount, fusermount3 -u) and only wait
+    until the mount is gone and written back; nothing to wait for is not an error."""
     mp = os.path.realpath(mountpoint)
     rec = runstate.load(mp)
     kind = fstype_at(mp)
     if kind is None and rec is None:
+        if wait:
+            return ""
         raise UnmountError(f"{mp}: not mounted")
     if kind is not None and kind != FSTYPE:
         raise UnmountError(f"{mp}: not an overlaysim mount ({kind})")
-    if kind is not None:
+    if kind is not None and not wait:
         detach(mp, lazy)
     if rec is None:
         return ""
@@ -86,9 +95,10 @@ def unmount(mountpoint: str, *, lazy: bool = False, timeout: float = 600.0) -> s
             for d in (cur.upperdir, cur.workdir):
                 if d:
                     writeback.clean_leftovers(d)
-            what = f"; {cur.upperdir} was left as it was" if cur.upperdir else ""
+            if fstype_at(mp) == FSTYPE:
+                detach(mp, lazy=True)  # a dead mount (ENOTCONN): --wait would wait forever
             raise UnmountError(f"the daemon serving {mp} (pid {cur.pid}) died before "
-                               f"writing back{what}")  # fmt: skip
+                               f"writing back{cur.left_as_it_was()}")  # fmt: skip
         waited = time.monotonic() - start
         if lazy and cur.status == runstate.SERVING and waited > 2:
             return (f"{mp} detached; the daemon (pid {cur.pid}) writes back when the last "

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from overlaysim.errors import WorldError
+from overlaysim.world import holder
 from overlaysim.world.snapshot import Snapshot
 
 FORMAT = "overlaysim-world"
@@ -198,6 +199,7 @@ class Session:
     def __init__(self, path: str) -> None:
         self.path = path
         self.closed = False
+        holder.check(path)  # a FUSE mount holds the world until it unmounts: refuse at once
         self.conn = _connect(path, write=True)
         try:
             self.conn.execute("BEGIN IMMEDIATE")

@@ -124,6 +124,35 @@ def test_fusermount_u_stops_it_cleanly_and_the_daemon_writes_back(d: SimpleNames
     assert fh.leftovers(d.upper) == []
 
 
+@pytest.mark.parametrize("unmounter", [["fusermount3", "-u"], ["umount"]])
+def test_umount_wait_returns_once_the_write_back_after_an_outside_unmount_is_done(
+    d: SimpleNamespace, unmounter: list[str],
+) -> None:
+    """fusermount3 -u and umount(8) return when the kernel lets the mount go, before the
+    daemon has written 32 MiB back; ``overlaysim umount --wait`` returns after it."""
+    up(d)
+    data = os.urandom(32 << 20)
+    (d.mnt / "big").write_bytes(data)
+    subprocess.run([*unmounter, str(d.mnt)], check=True, timeout=30)
+    res = fh.run([fh.OVERLAYSIM, "umount", "--wait", str(d.mnt)], d.run)
+    assert (res.returncode, res.stderr) == (0, "")
+    assert fh.record(d.mnt, d.run) is None
+    assert (d.upper / "big").read_bytes() == data and fh.leftovers(d.upper) == []
+    again = fh.run([fh.OVERLAYSIM, "umount", "--wait", str(d.mnt)], d.run)
+    assert (again.returncode, again.stderr) == (0, "")  # nothing left to wait for
+
+
+def test_umount_wait_reports_a_daemon_that_died(d: SimpleNamespace) -> None:
+    before = tree(d.upper)
+    up(d)
+    pid = fh.record(d.mnt, d.run).pid
+    os.kill(pid, signal.SIGKILL)
+    msg = one_line_error(fh.run([fh.OVERLAYSIM, "umount", "--wait", str(d.mnt)], d.run,
+                                timeout=30))  # fmt: skip
+    assert f"(pid {pid}) died" in msg and f"{d.upper} was left as it was" in msg
+    assert fh.fstype(d.mnt) is None and tree(d.upper) == before
+
+
 def test_foreground_sigterm_unmounts_writes_back_and_explains_on_stderr(d: SimpleNamespace) -> None:
     proc = subprocess.Popen(mount_cmd(d, "-f", "--explain"), env=fh.env(d.run),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
