@@ -28,7 +28,7 @@ def load(path: str | None, quiet: bool, world: str) -> None:
 
     \b
     Example:
-      overlaysim docker load -i /work/shared/fixtures/dive/test-docker-image.tar
+      overlaysim image demo -o demo.tar && overlaysim docker load -i demo.tar
       overlaysim docker load < busybox.tar
     """
     failed: imageops.LoadFailed | None = None

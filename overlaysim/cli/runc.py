@@ -107,7 +107,7 @@ def create(ctx: click.Context, container_id: str, bundle: str, world: str) -> No
 
     \b
     Example:
-      overlaysim runc create --bundle /root/bundle c1 && overlaysim runc start c1
+      overlaysim runc create --bundle ./bundle c1 && overlaysim runc start c1
     """
     with _runc(ctx, world) as r:
         path, data, _ = locate_bundle(r.fs, bundle)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import tarfile
 
 from overlaysim.cli.tour_runner import Tour
 from overlaysim.demo_image import DEMO_TAG
@@ -62,6 +63,25 @@ def _disk_listing(root: str) -> str:
             p = os.path.join(d, f)
             rows.append(f"{os.path.getsize(p):>8}  {p}")
     return "\n".join(rows)
+
+
+def tar_listing(path: str) -> str:
+    """What ``tar tf PATH`` prints: member names in archive order, directories with a
+    trailing slash (Python's tarfile drops it from the name)."""
+    with tarfile.open(path) as tf:
+        return "\n".join(m.name + ("/" if m.isdir() else "") for m in tf.getmembers())
+
+
+def tar_json(path: str, member: str) -> str:
+    """``tar xOf PATH MEMBER | python3 -m json.tool``: the member re-indented by 4 spaces."""
+    with tarfile.open(path) as tf:
+        try:
+            f = tf.extractfile(member)
+        except KeyError:
+            f = None
+        if f is None:
+            return f"tar: {member}: Not found in archive"
+        return json.dumps(json.loads(f.read()), indent=4)
 
 
 def story(t: Tour, where: str) -> None:
@@ -169,10 +189,13 @@ def story(t: Tour, where: str) -> None:
 
     t.step("Save the image to the real disk")
     t.run("docker", "save", "-o", saved, IMAGE)
+    t.disk(f"tar tf {saved}", tar_listing(saved))
+    t.disk(f"tar xOf {saved} manifest.json | python3 -m json.tool", tar_json(saved, "manifest.json"))
     t.run("image", "inspect", saved)
     t.why(
-        "docker save re-tarred each lower diff/ byte for byte (the digests match the ones "
-        f"loaded), into a real file you can open with `tar tvf {saved}`."
+        "docker save re-tarred each lower diff/ byte for byte into blobs/sha256/ (the digests "
+        "match the ones loaded); manifest.json names the config and the layer tars in order, "
+        "index.json and oci-layout make the same archive an OCI layout."
     )
 
     t.step("Copy it with skopeo to an OCI layout")

@@ -93,12 +93,14 @@ def info(world: str, as_json: bool) -> None:
 
 @world.command("reset")
 @world_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the new machine.")
+@click.option("--seed", type=int, default=None, help="Seed of the new machine (default 0); a "
+              "seeded machine's clock starts at 2024-01-01, so its output is reproducible.")
 @click.option("--force", is_flag=True, help="Also replace a file that is not a readable world.")
 @click.option("--clock", type=click.Choice(["step", "wall"]), default="step", show_default=True,
-              help="step: a deterministic clock from 2024-01-01; wall: the host's time (to "
-              "compare dates with a real docker).")
-def reset(world: str, seed: int, force: bool, clock: str) -> None:
+              help="step: a deterministic clock from now ($SOURCE_DATE_EPOCH if set, "
+              "2024-01-01 with --seed), one microsecond per reading; wall: the host's time "
+              "(to compare 'Up 2 seconds' with a real docker).")
+def reset(world: str, seed: int | None, force: bool, clock: str) -> None:
     """Start over: replace the world with a fresh machine."""
     fresh = World.new(seed, wall=clock == "wall")
     if os.path.isdir(world):
@@ -112,4 +114,4 @@ def reset(world: str, seed: int, force: bool, clock: str) -> None:
             if not force:
                 raise
             store.write_new(world, fresh.snapshot())
-    click.echo(f"fresh world at {os.path.abspath(world)} (seed {seed})")
+    click.echo(f"fresh world at {os.path.abspath(world)} (seed {fresh.seed})")

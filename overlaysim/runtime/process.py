@@ -211,9 +211,11 @@ def run_in_root(
                 env=env, cwd=cwd, uid=uid, gid=gid, hostname=hostname,
             )  # fmt: skip
     proc = fs.as_user(uid=0, gid=0)
+    proc_fs = None
     try:
-        # as runc: enter the root as root, then become the user
+        # as runc: enter the root as root, mount proc (runc's spec does), then become the user
         proc.os.chroot(root)
+        proc_fs = _mount_proc(proc)
         proc.os.chdir(cwd or "/")
         passwd, group = _names(proc, "/etc/passwd"), _names(proc, "/etc/group")
         proc.task.cred = Cred(uid, gid, frozenset({gid}))
@@ -252,6 +254,27 @@ def run_in_root(
                 pass
         if proc.task in fs.processes:
             fs.processes.remove(proc.task)
+        if proc_fs is not None:
+            try:
+                fs.mount_table.detach(proc_fs)
+            except OSError:
+                pass  # the command mounted something on top: leave both
+
+
+def _mount_proc(proc: Any) -> Any:
+    """proc on the container's /proc for the time of the process, as runc mounts it in the
+    container's own mount namespace (so the host's mount table never lists it afterwards);
+    None when the root has no /proc directory or one is mounted there already."""
+    from overlaysim.vfs.procfs import PROC_FLAGS
+
+    try:
+        mnt, node = proc.os._resolve("/proc")
+        if not stat.S_ISDIR(node.mode) or (node is mnt.root and mnt.fstype == "proc"):
+            return None
+        proc.mount("proc", "/proc", "proc", PROC_FLAGS)
+    except OSError:
+        return None
+    return proc.fs.mount_table.order[-1]
 
 
 @contextmanager

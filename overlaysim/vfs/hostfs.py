@@ -16,6 +16,7 @@ from overlaysim.vfs.memfs import new_tmpfs
 from overlaysim.vfs.mount import Mount, MountEntry, MountTable
 from overlaysim.vfs.node import fserr
 from overlaysim.vfs.osmodule import OsModule
+from overlaysim.vfs.procfs import mount_proc
 from overlaysim.vfs.pyio import open_file
 from overlaysim.vfs.superblock import SuperBlock, wall_clock
 from overlaysim.vfs.sys_dir import path_of
@@ -178,3 +179,4 @@ def mount_tmpfs(proc: Process, source: str, data: str, target: str) -> Mount:
 
 
 register_filesystem("tmpfs", mount_tmpfs)
+register_filesystem("proc", mount_proc)  # built in, as in Linux (after tmpfs, as there)

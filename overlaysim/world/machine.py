@@ -20,14 +20,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from overlaysim.errors import WorldError
+from overlaysim.vfs import procfs
 from overlaysim.vfs.hostfs import HostFS
 from overlaysim.vfs.superblock import StepClock, wall_clock
-from overlaysim.world import store
+from overlaysim.world import clock, store
 from overlaysim.world.restore import rebuild
 from overlaysim.world.snapshot import Snapshot, capture
 
-#: 2024-01-01T00:00:00Z: where the clock of a new world starts (one microsecond per reading).
-EPOCH_NS = 1_704_067_200 * 10**9
+#: 2024-01-01T00:00:00Z: where a seeded world's clock starts (see :mod:`overlaysim.world.clock`).
+EPOCH_NS = clock.SEEDED_EPOCH_NS
 
 # (path, mode) of a fresh machine's top directories, in creation order.
 _TOP_DIRS = [
@@ -55,12 +56,20 @@ class World:
         self.seed = seed
 
     @classmethod
-    def new(cls, seed: int = 0, wall: bool = False) -> World:
-        """A fresh machine: the usual top directories, /dev's character devices, a tmpfs on
-        /run, a deterministic clock (or, with ``wall``, the host's: a differential run against
-        a real daemon needs "7 years ago" and "Up 2 seconds" to read the same on both sides);
-        nothing Docker-specific."""
-        fs = HostFS(wall_clock if wall else StepClock(EPOCH_NS, 1_000))
+    def new(cls, seed: int | None = None, wall: bool = False, start_ns: int | None = None
+            ) -> World:  # fmt: skip
+        """A fresh machine: the usual top directories, /dev's character devices, proc on
+        /proc, a tmpfs on /run, and a deterministic clock (one microsecond per reading) from ``start_ns``,
+        by default today (following the host between commands) or ``$SOURCE_DATE_EPOCH``,
+        2024-01-01 when a ``seed`` is given (:mod:`overlaysim.world.clock`). With ``wall``, the host's clock: a
+        differential run against a real daemon needs "Up 2 seconds" to read the same on
+        both sides. Nothing Docker-specific."""
+        if wall:
+            fs = HostFS(wall_clock)
+        elif start_ns is None:
+            fs = HostFS(clock.new_clock(seeded=seed is not None))
+        else:
+            fs = HostFS(StepClock(start_ns, 1_000))
         o = fs.os
         o.umask(0)
         for path, mode in _TOP_DIRS:
@@ -72,8 +81,9 @@ class World:
                 f.write(text)
             o.chmod(path, 0o644)
         o.umask(0o022)
+        fs.mount("proc", "/proc", "proc", procfs.PROC_FLAGS)
         fs.mount("tmpfs", "/run", "tmpfs", "mode=755")
-        return cls(fs, {}, seed)
+        return cls(fs, {}, seed or 0)
 
     def snapshot(self) -> Snapshot:
         snap = capture(self.fs)

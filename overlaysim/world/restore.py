@@ -25,7 +25,9 @@ from overlaysim.vfs.hostfs import HostFS
 from overlaysim.vfs.memfs import Blob, MemInode
 from overlaysim.vfs.mount import Mount, skip_mount_ids
 from overlaysim.vfs.node import Node
+from overlaysim.vfs.procfs import new_proc_root
 from overlaysim.vfs.superblock import StepClock, SuperBlock, skip_anon_minors, wall_clock
+from overlaysim.world.clock import TodayClock
 from overlaysim.world.snapshot import MountRow, Snapshot, dec
 
 _S_IFMT = 0o170000
@@ -79,7 +81,8 @@ def make_clock(state: Any) -> Any:
     if state.get("kind") == "wall":
         return wall_clock
     if state.get("kind") == "step":
-        return StepClock(_int(state.get("now"), "clock.now"), _int(state.get("step"), "clock.step"))
+        kind = TodayClock if state.get("today") is True else StepClock
+        return kind(_int(state.get("now"), "clock.now"), _int(state.get("step"), "clock.step"))
     raise Corrupt("unknown clock kind")
 
 
@@ -108,6 +111,8 @@ class _Rebuild:
         skip_mount_ids(_int(counters.get("mount_id"), "the mount id counter"))
         if isinstance(self.clock, StepClock):  # building read the clock: wind it back
             self.clock.now = self.clock_now
+        if isinstance(self.clock, TodayClock):
+            self.clock.catch_up()
         return self.fs
 
     # --- inodes ----------------------------------------------------------------------------
@@ -243,6 +248,8 @@ class _Rebuild:
                 mnt = self._overlay(row)
             elif fstype == "tmpfs" and root_id is not None:
                 mnt = Mount(self._dir(root_id), "", fstype, "", None, None)
+            elif fstype == "proc" and root_id is None:
+                mnt = Mount(new_proc_root(fs), "", fstype, "", None, None)
             else:
                 raise Corrupt(f"mount {pos} of type {fstype!r} cannot be restored")
             mnt.id = _int(mid, "a mount id")

@@ -25,7 +25,9 @@ from overlaysim.vfs.hostfs import HostFS
 from overlaysim.vfs.memfs import Blob, MemInode
 from overlaysim.vfs.mount import Mount, peek_mount_id
 from overlaysim.vfs.node import Node
+from overlaysim.vfs.procfs import ProcNode
 from overlaysim.vfs.superblock import StepClock, SuperBlock, peek_anon_minor, wall_clock
+from overlaysim.world.clock import TodayClock
 
 _S_IFMT = 0o170000
 _S_IFDIR = 0o040000
@@ -71,7 +73,10 @@ class Snapshot:
 def clock_state(fs: HostFS) -> dict[str, Any]:
     clock = fs.clock
     if isinstance(clock, StepClock):
-        return {"kind": "step", "now": clock.now, "step": clock.step}
+        state: dict[str, Any] = {"kind": "step", "now": clock.now, "step": clock.step}
+        if isinstance(clock, TodayClock):
+            state["today"] = True  # catches up with the host's time when loaded
+        return state
     if clock is wall_clock:
         return {"kind": "wall"}
     raise WorldError(
@@ -172,6 +177,8 @@ class _Capture:
             self.ofs_pos[id(m.private)] = pos
         elif isinstance(m.root, MemInode):
             root_id = self.inode(m.root)
+        elif isinstance(m.root, ProcNode):
+            pass  # procfs keeps nothing: its files are made from the mount table when read
         else:
             raise WorldError(f"cannot save a {m.fstype} mount of type {type(m.root).__name__}")
         parent_pos = mp_inode = mp_path = None

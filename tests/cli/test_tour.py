@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -94,13 +95,37 @@ def _check_evidence(out: str, cwd: Path) -> None:
     assert [r[2] for r in runs] == ["running", "stopped"]
     assert _after(out, "rootfs/tmp")[-1].endswith(" bar")
     # the real disk: an archive tar can read, an OCI layout skopeo wrote
-    with tarfile.open(cwd / "overlaysim-tour" / "saved.tar") as tf:
+    saved = cwd / "overlaysim-tour" / "saved.tar"
+    with tarfile.open(saved) as tf:
         assert "manifest.json" in tf.getnames()
+    _check_save_step(out, saved)
     index = json.loads((cwd / "overlaysim-tour" / "demo-oci" / "index.json").read_text())
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "latest"
     world, commands = _pointers(out)
     assert world == "overlaysim-tour/tour.world" and (cwd / world).is_file()
     assert all(args in commands for args in NEXT)
+
+
+def _check_save_step(out: str, saved: Path) -> None:
+    """The save step shows the archive as a reader looks at it: ``tar tf`` (compared with
+    the real tar when the host has one) and the manifest as ``python3 -m json.tool`` prints it."""
+    listing = _after(out, r"^\$ tar tf .*saved\.tar$")
+    assert {"manifest.json", "index.json", "oci-layout", "blobs/", "blobs/sha256/"} <= set(listing)
+    if shutil.which("tar"):
+        real = subprocess.run(["tar", "tf", str(saved)], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+        assert listing == real.splitlines()
+    shown = _after(out, r"tar xOf .*saved\.tar manifest\.json \| python3 -m json\.tool")
+    with tarfile.open(saved) as tf:
+        f = tf.extractfile("manifest.json")
+        assert f is not None
+        raw = f.read()
+    pretty = subprocess.run([sys.executable, "-m", "json.tool"], input=raw, capture_output=True,
+                            check=True).stdout.decode()  # fmt: skip
+    assert shown == pretty.splitlines()
+    (entry,) = json.loads(raw)
+    assert entry["RepoTags"] == ["demo:latest"]
+    assert all(layer in listing for layer in [entry["Config"], *entry["Layers"]])
 
 
 def test_tour_in_process_and_its_pointers_work(

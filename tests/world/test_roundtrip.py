@@ -184,7 +184,7 @@ def test_new_world_is_a_usual_machine(path: str) -> None:
         assert o.path.isdir(d), d
     assert oct(o.lstat("/tmp").st_mode) == oct(0o41777)
     assert not o.path.exists("/var/lib/docker")
-    assert [m.target for m in w.fs.mounts()] == ["/", "/run"]
+    assert [m.target for m in w.fs.mounts()] == ["/", "/proc", "/run"]
     with w.fs.open("/dev/zero", "rb") as f:
         assert f.read(4) == bytes(4)
     save_world(w, path)
