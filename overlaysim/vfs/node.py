@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from overlaysim.vfs.superblock import SuperBlock
+    from overlaysim.vfs.task import Task
 
 
 def fserr(code: int, path: object = None) -> OSError:
@@ -138,6 +139,10 @@ class Node(ABC):
     def open_data(self, flags: int) -> FileData:
         """Called when a regular file is opened; overlay copies up here for write opens."""
         raise fserr(errno.ENXIO)
+
+    def open_for(self, task: Task | None, flags: int) -> FileData:
+        """The open(2) entry point: most files ignore who opens them; /proc files do not."""
+        return self.open_data(flags)
 
     def iter_names(self) -> Iterable[str]:
         return (name for name, _t, _i in self.readdir())

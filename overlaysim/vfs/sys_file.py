@@ -11,7 +11,6 @@ from overlaysim.vfs import devices, namei
 from overlaysim.vfs.cred import MAY_READ, MAY_WRITE, check, may_create_in_sticky, permitted
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node, fserr
-from overlaysim.vfs.procfs import ProcNode
 from overlaysim.vfs.sysbase import SysBase, named
 from overlaysim.vfs.task import OpenFile
 
@@ -140,8 +139,7 @@ class FileCalls(SysBase):
                 self._want_write(mnt)
         nonblock = bool(flags & O_NONBLOCK)
         if ftype == _S_IFREG:
-            # procfs: what the file shows depends on who opens it (see vfs/procfs.py)
-            data = node.open_for(t, flags) if type(node) is ProcNode else node.open_data(flags)
+            data = node.open_for(t, flags)
             if flags & O_TRUNC and not created:
                 kill_suid(t.cred.uid, data.node())
                 data.truncate(0)
