@@ -73,6 +73,9 @@ def _register() -> None:
     from overlaysim.cli import explain
 
     main.add_command(explain.explain)
+    from overlaysim.cli import dive
+
+    main.add_command(dive.dive)
     from overlaysim.cli import mount
 
     for command in mount.commands():
