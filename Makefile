@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # System tools that tests use as judges (command:Debian package); installed when missing and
 # we are root (apt), otherwise their tests skip with a reason.
-SYSTOOLS := strace:strace getfattr:attr tree:tree fuse-overlayfs:fuse-overlayfs dockerd:docker.io fusermount3:fuse3
+SYSTOOLS := strace:strace getfattr:attr tree:tree fuse-overlayfs:fuse-overlayfs dockerd:docker.io fusermount3:fuse3 chromium:chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -76,6 +76,9 @@ def _register() -> None:
     from overlaysim.cli import dive
 
     main.add_command(dive.dive)
+    from overlaysim.cli import report
+
+    main.add_command(report.report)
     from overlaysim.cli import mount
 
     for command in mount.commands():
