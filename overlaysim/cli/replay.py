@@ -41,7 +41,8 @@ def replay_group() -> None:
     """
 
 
-def _user(text: str | None) -> tuple[int, int]:
+def parse_user(text: str | None) -> tuple[int, int]:
+    """``--user UID[:GID]`` as numbers (``report --trace`` takes the same option)."""
     if not text:
         return 0, 0
     uid, _, gid = text.partition(":")
@@ -111,7 +112,7 @@ def run_cmd(trace: Sequence[str], lowerdir: str | None, upperdir: str | None, im
     Exit status: 0 when every replayed call returned what was recorded, 1 when any differ
     (they are listed) or on an error.
     """
-    uid, gid = _user(user)
+    uid, gid = parse_user(user)
     cfg = ReplayConfig(
         lowerdirs=[x for x in (lowerdir or "").split(":") if x], upperdir=upperdir, image=image,
         image_ref=image_ref, options=options, mount_point=mount_point, cwd=cwd, uid=uid,

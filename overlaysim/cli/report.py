@@ -13,19 +13,10 @@ from typing import Any
 
 import click
 
+from overlaysim.cli.replay import parse_user
 from overlaysim.cli.world_opt import world_option, world_session
 from overlaysim.errors import UsageError
 from overlaysim.report.model import MAX_PATHS
-
-
-def _user(text: str | None) -> tuple[int, int]:
-    if not text:
-        return 0, 0
-    uid, _, gid = text.partition(":")
-    try:
-        return int(uid), int(gid or uid)
-    except ValueError:
-        raise UsageError(f"--user takes UID[:GID] as numbers, not {text!r}") from None
 
 
 def _write(page: str, output: str) -> int:
@@ -51,7 +42,7 @@ def _replay(trace: Sequence[str], name: str | None, world: str, opts: dict[str, 
     from overlaysim.replay.api import ReplayConfig, replay
     from overlaysim.report import from_replay
 
-    uid, gid = _user(opts["user"])
+    uid, gid = parse_user(opts["user"])
     exclude = tuple(opts["exclude"]) if opts["exclude"] else ("/proc", "/sys", "/dev")
     lowers = [x for x in (opts["lowerdir"] or "").split(":") if x]
     cfg = ReplayConfig(lowerdirs=lowers, upperdir=opts["upperdir"], image=opts["image"],
