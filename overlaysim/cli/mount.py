@@ -32,11 +32,14 @@ class _OptionalExplain(click.Command):
 @click.argument("mountpoint")
 @click.option("--lowerdir", metavar="L1:L2:...",
               help="Real lower dirs, uppermost first ('::' before data-only layers); "
-                   "imported into the simulation, never written.")  # fmt: skip
+                   "imported into the simulation (mapped, with --live), never written.")  # fmt: skip
 @click.option("--upperdir", metavar="DIR",
               help="Real upper dir: its content starts the simulated upper, which is "
                    "written back here (atomically) at unmount.")  # fmt: skip
 @click.option("--workdir", metavar="DIR", help="Real work dir (needed with --upperdir).")
+@click.option("--live", is_flag=True,
+              help="Write the real --upperdir/--workdir as the engine goes (whiteouts, "
+                   "overlay xattrs, copy-ups visible while mounted); no write-back.")  # fmt: skip
 @click.option("-o", "options", multiple=True, metavar="OPTS",
               help="Overlay options (redirect_dir=on, metacopy=on, index=on, userxattr...), "
                    "mount flags (ro, nosuid, nodev, noexec, noatime...), or "
@@ -51,12 +54,12 @@ class _OptionalExplain(click.Command):
 @click.option("--container", metavar="NAME", help="With --world: the container to mount.")
 def mount(mountpoint: str, lowerdir: str | None, upperdir: str | None, workdir: str | None,
           options: tuple[str, ...], foreground: bool, explain: str | None,
-          world: str | None, container: str | None) -> None:  # fmt: skip
+          world: str | None, container: str | None, live: bool = False) -> None:  # fmt: skip
     """Mount a simulated overlay of real lower dirs on MOUNTPOINT (FUSE).
 
     \b
-      overlaysim mount --lowerdir L1:L2 [--upperdir U --workdir W] [-o OPTS] [-f]
-                       [--explain[=FILE]] MOUNTPOINT
+      overlaysim mount --lowerdir L1:L2 [--upperdir U --workdir W [--live]] [-o OPTS]
+                       [-f] [--explain[=FILE]] MOUNTPOINT
       overlaysim mount --world [FILE] --container NAME [-o FLAGS] [-f] MOUNTPOINT
       overlaysim umount MOUNTPOINT      (or fusermount3 -u MOUNTPOINT)
 
@@ -68,15 +71,15 @@ def mount(mountpoint: str, lowerdir: str | None, upperdir: str | None, workdir: 
     from overlaysim.fuse.errors import MountError
 
     if world is not None or container is not None:
-        if lowerdir or upperdir or workdir:
+        if lowerdir or upperdir or workdir or live:
             raise MountError("--world mounts a container's own layers: drop --lowerdir, "
-                             "--upperdir and --workdir")  # fmt: skip
+                             "--upperdir, --workdir and --live")  # fmt: skip
         _world_mount(world or os.environ.get(ENVVAR, DEFAULT_WORLD), container or "",
                      mountpoint, options, foreground, explain)  # fmt: skip
         return
     spec = parse_options.parse(mountpoint, lowerdir=lowerdir, upperdir=upperdir,
                                workdir=workdir, options=",".join(options),
-                               explain=explain)  # fmt: skip
+                               explain=explain, live=live)  # fmt: skip
     daemon.mount(spec, foreground=foreground)
 
 

@@ -202,7 +202,7 @@ def _write_back(sim: simulation.SimMount, rec: runstate.Record) -> None:
     rec.status = runstate.WRITING
     rec.save()
     try:
-        if spec.upperdir is not None and spec.workdir is not None:
+        if spec.upperdir is not None and spec.workdir is not None and not spec.live:
             writeback.write_back(sim.fs, sim.upper, spec.upperdir)
             writeback.write_back(sim.fs, sim.work, spec.workdir)
     except (WriteBackError, KeyboardInterrupt) as e:

@@ -43,6 +43,7 @@ class MountSpec:
     vfs_flags: list[str] = field(default_factory=list)  # for the FUSE mount
     explain: str | None = None  # "-" for stderr, a file name, or None
     source: str = "overlay"
+    live: bool = False  # upper/work are the real dirs, written as the engine goes
 
     @property
     def userxattr(self) -> bool:
@@ -93,8 +94,9 @@ def split_lowerdir(text: str) -> tuple[list[str], list[str]]:
 
 def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None = None,
           workdir: str | None = None, options: str = "", explain: str | None = None,
-          source: str = "overlay") -> MountSpec:  # fmt: skip
-    """Read the flags and the ``-o`` list (``lowerdir=`` may come from either, not both)."""
+          source: str = "overlay", live: bool = False) -> MountSpec:  # fmt: skip
+    """Read the flags and the ``-o`` list (``lowerdir=`` may come from either, not both);
+    ``--live`` and ``-o live`` are one switch."""
     lowers: list[str] = []
     datas: list[str] = []
     overlay: list[str] = []
@@ -125,6 +127,8 @@ def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None 
             workdir = val
         elif key == "explain" and eq:
             explain = val
+        elif opt == "live":
+            live = True
         elif opt in VFS_FLAGS:
             vfs.append(opt)
         elif opt in IGNORED or opt.startswith(IGNORED_PREFIXES):
@@ -137,7 +141,7 @@ def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None 
         mountpoint=os.path.realpath(mountpoint), lowers=[_abs(p) for p in lowers],
         datadirs=[_abs(p) for p in datas], upperdir=_abs(upperdir) if upperdir else None,
         workdir=_abs(workdir) if workdir else None, overlay_options=overlay, vfs_flags=vfs,
-        explain=explain, source=source or "overlay",
+        explain=explain, source=source or "overlay", live=live,
     )  # fmt: skip
     validate(spec)
     return spec
@@ -175,6 +179,9 @@ def validate(spec: MountSpec) -> None:
     for p in spec.lowers + spec.datadirs:
         _need_dir(p, "lowerdir")
     if spec.upperdir is None:
+        if spec.live:
+            raise MountError("--live writes the real upper dir as it goes: give --upperdir "
+                             "and --workdir")  # fmt: skip
         spec.workdir = None  # useless without an upper dir: the kernel ignores it too
         return
     if spec.workdir is None:
@@ -187,7 +194,7 @@ def validate(spec: MountSpec) -> None:
     if _nested(up, work):
         raise MountError("workdir and upperdir must be separate subtrees")
     for name, path in (("upperdir", up), ("workdir", work)):
-        if os.path.ismount(path):
+        if os.path.ismount(path) and not spec.live:  # only a write-back renames it
             raise MountError(f"{name} {path} is a mount point: the upper is written back by "
                              "renaming a new tree into place; use a directory inside it")  # fmt: skip
         for low in spec.lowers + spec.datadirs:
@@ -195,7 +202,8 @@ def validate(spec: MountSpec) -> None:
                 raise MountError(f"overlapping {name} path: {path} and lowerdir {low}")
         if _nested(path, os.path.realpath(spec.mountpoint)):
             raise MountError(f"the mount point is inside {name} ({path}) or contains it: "
-                             "the write-back at unmount would replace it")  # fmt: skip
+                             + ("the daemon would serve its own requests" if spec.live
+                                else "the write-back at unmount would replace it"))  # fmt: skip
     if os.geteuid() != 0 and not spec.userxattr:
         raise MountError("writing trusted.overlay.* xattrs to --upperdir needs root; "
                          "mount as root or add -o userxattr (user.overlay.* xattrs)")  # fmt: skip

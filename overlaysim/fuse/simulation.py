@@ -1,10 +1,18 @@
-"""The simulated machine behind a FUSE mount: real layer dirs imported into a HostFS, the
+"""The simulated machine behind a FUSE mount: real layer dirs mapped into a HostFS, the
 overlay mounted on them there, and the process that serves FUSE requests, chrooted into it.
 
-Lowers are imported up front (their content and metadata in memory, whiteouts and overlay
-xattrs kept), so the real lower dirs are read once and never written. The upper and work dirs
-live in the simulation; with ``--upperdir`` they start as copies of the real ones and are
-written back at unmount (:mod:`overlaysim.fuse.writeback`).
+With ``--live`` every layer is the real dir, mapped through the passthrough type ``hostdir``
+(:mod:`overlaysim.vfs.passthrough`): lowers read-only, read lazily as the kernel reads them;
+upper and work read-write through one mapping of their common parent (the kernel wants them
+on one mount), written as the engine goes, so nothing is written back.
+
+Without ``--live`` the upper and work dirs live in the simulation; with ``--upperdir`` they
+start as copies of the real ones and are written back at unmount
+(:mod:`overlaysim.fuse.writeback`). The lowers are then imported up front (content and
+metadata in memory, read once, never written), not mapped: an in-memory upper is another
+filesystem than real lowers, and the engine would number inodes as for layers on two
+filesystems (st_ino of copied-up files and hard links, d_ino), where the kernel, whose layers
+share one filesystem, does not.
 """
 
 from __future__ import annotations
@@ -53,10 +61,13 @@ def build(spec: MountSpec) -> SimMount:
     fs = HostFS()
     o = fs.os
     o.makedirs(ROOT, 0o755)
-    lowers = [_import(fs, real, f"{ROOT}/lower{i}", "lowerdir") for i, real in enumerate(spec.lowers)]
-    datas = [_import(fs, real, f"{ROOT}/data{i}", "datadir") for i, real in enumerate(spec.datadirs)]
+    get = _map if spec.live else _import
+    lowers = [get(fs, real, f"{ROOT}/lower{i}", "lowerdir") for i, real in enumerate(spec.lowers)]
+    datas = [get(fs, real, f"{ROOT}/data{i}", "datadir") for i, real in enumerate(spec.datadirs)]
     upper, work, merged = f"{ROOT}/upper", f"{ROOT}/work", f"{ROOT}/merged"
-    if spec.upperdir is not None and spec.workdir is not None:
+    if spec.live and spec.upperdir is not None and spec.workdir is not None:
+        upper, work = _map_upper(fs, spec.upperdir, spec.workdir)
+    elif spec.upperdir is not None and spec.workdir is not None:
         _import(fs, spec.upperdir, upper, "upperdir")
         _import(fs, spec.workdir, work, "workdir")
     else:
@@ -75,6 +86,25 @@ def build(spec: MountSpec) -> SimMount:
     proc.os.chroot(merged)
     proc.os.chdir("/")
     return SimMount(fs, merged, upper, work, proc, spec)
+
+
+def _map(fs: HostFS, real: str, sim: str, what: str, ro: bool = True) -> str:
+    """Mount the real dir ``real`` on ``sim`` (a new dir) through the passthrough type."""
+    fs.os.makedirs(sim, 0o755)
+    try:
+        fs.mount(real, sim, "hostdir", "ro" if ro else "rw")
+    except OSError as e:
+        raise MountError(f"{what} {real}: cannot be mapped: {e.strerror or e}") from None
+    return sim
+
+
+def _map_upper(fs: HostFS, upperdir: str, workdir: str) -> tuple[str, str]:
+    """(upper, work) in the simulation: the real dirs, under one read-write mapping of their
+    nearest common real dir (options.validate made sure they share a real filesystem)."""
+    up, wk = os.path.realpath(upperdir), os.path.realpath(workdir)
+    common = os.path.commonpath([up, wk])
+    top = _map(fs, common, f"{ROOT}/live", "upperdir", ro=False)
+    return (top + "/" + os.path.relpath(up, common), top + "/" + os.path.relpath(wk, common))
 
 
 def _import(fs: HostFS, real: str, sim: str, what: str) -> str:

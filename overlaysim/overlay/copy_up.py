@@ -209,6 +209,8 @@ def _fill_data(dst: Node, src: Node, size: int) -> int:
         copied = min(len(dst.blob.buf), size)
         if len(dst.blob.buf) > copied:
             dst.truncate(copied)
+    elif (got := _copy_real(dst, src, size)) is not None:
+        copied = got  # both on the real disk (vfs/passthrough): copy_file_range, as the kernel
     else:
         reader, writer = src.open_data(os.O_RDONLY), dst.open_data(os.O_WRONLY)
         copied = 0
@@ -221,6 +223,12 @@ def _fill_data(dst: Node, src: Node, size: int) -> int:
     if copied < old_size:
         dst.open_data(os.O_WRONLY).truncate(old_size)
     return copied
+
+
+def _copy_real(dst: Node, src: Node, size: int) -> int | None:
+    """Bytes copied by the real kernel between two real files, or None where it cannot."""
+    fast = getattr(dst, "copy_data_from", None)
+    return fast(src, size) if fast is not None else None
 
 
 def fix_origin(ofs: OvlFS, upper_parent: Node, upper: Node, lower: Node, parent_path: str,

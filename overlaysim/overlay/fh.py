@@ -153,7 +153,12 @@ def origin_value(ofs: OvlFS, lower: Node) -> bytes:
     """What ovl_set_origin() stores for ``lower``: its handle, or b"" when it has none.
     (``encode(lower).to_bytes()``, built without the FileHandle: every copy-up makes one.)"""
     if not isinstance(lower, MemInode):
-        return b""
+        real = getattr(lower, "real_handle", None)  # a real dir (vfs/passthrough): its handle
+        got = real() if real is not None else None
+        if got is None:
+            return b""
+        ftype, fid, uuid = got
+        return FileHandle.make(ftype, uuid if ofs.origin_uuid else NULL_UUID, fid).to_bytes()
     sb, ino = lower.sb, lower.ino
     return (_ORIGIN_HEAD + (sb.uuid if ofs.origin_uuid else NULL_UUID)
             + struct.pack("<III", sb.generation(ino), ino & 0xFFFFFFFF, ino >> 32))  # fmt: skip
@@ -184,7 +189,7 @@ class Decoder:
         ``connected`` (ovl_acceptable): a directory must be inside that layer. ``near``:
         the other layer roots, whose inodes are on the same fs too."""
         if not isinstance(root, MemInode):
-            return None
+            return _decode_real(handle, root, with_uuid=with_uuid, connected=connected)
         sb = root.sb
         if handle.uuid != (sb.uuid if with_uuid else NULL_UUID) or len(handle.fid) < 12:
             return None
@@ -223,6 +228,18 @@ def _walk(top: MemInode, known: dict[int, MemInode]) -> None:
             known[child.ino] = child
             if child.ftype == st.S_IFDIR:
                 pending.append(child)
+
+
+def _decode_real(handle: FileHandle, root: Node, *, with_uuid: bool,
+                 connected: bool) -> Node | None:  # fmt: skip
+    """A layer on a real filesystem (vfs/passthrough): the real kernel decodes the handle."""
+    decode = getattr(root, "decode_handle", None)
+    if decode is None or handle.uuid != (root.sb.uuid if with_uuid else NULL_UUID):
+        return None
+    node: Node | None = decode(handle.type, handle.fid)
+    if node is None or (connected and node.ftype == st.S_IFDIR and not _under(node, root)):
+        return None
+    return node
 
 
 def _under(node: Node, root: Node) -> bool:

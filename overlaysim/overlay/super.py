@@ -26,6 +26,7 @@ from overlaysim.overlay.xino import Xino, ino_dev
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node
+from overlaysim.vfs.passthrough import PassNode
 from overlaysim.vfs.superblock import SuperBlock
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class HostResolver:
             inode=node, is_dir=node.mode & 0o170000 == st.S_IFDIR, fs=id(node.sb),
             mount=mnt.id, read_only_mount=mnt.rdonly, ancestors=tuple(ancestors),
             stack_depth=1 if node.sb.fstype == "overlay" else 0, incompat_volatile=work,
-            fs_uuid=node.sb.uuid if isinstance(node, MemInode) else None,
+            fs_uuid=node.sb.uuid if isinstance(node, (MemInode, PassNode)) else None,
         )  # fmt: skip
 
     @staticmethod
@@ -152,7 +153,7 @@ def mount_overlay(proc: Process, source: str, data: str, target: str = "") -> Mo
     upper = _node(plan.upper) if plan.upper is not None else None
     workdir = _node(plan.work) if plan.work is not None else None
     for layer in (upper, workdir):
-        if layer is not None and not isinstance(layer, MemInode):
+        if layer is not None and not isinstance(layer, (MemInode, PassNode)):  # real dirs: hostdir
             # As Linux: an overlay (or any fs without tmpfile/xattr support) cannot be the upper.
             raise OSError(errno.EINVAL, "filesystem on upperdir/workdir not supported")
     if (p.index and upper is not None) or p.nfs_export:

@@ -180,3 +180,5 @@ def mount_tmpfs(proc: Process, source: str, data: str, target: str) -> Mount:
 
 register_filesystem("tmpfs", mount_tmpfs)
 register_filesystem("proc", mount_proc)  # built in, as in Linux (after tmpfs, as there)
+
+from overlaysim.vfs import passthrough_mount as _hostdir  # noqa: E402,F401 (registers "hostdir")

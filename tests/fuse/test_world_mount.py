@@ -192,6 +192,8 @@ BAD = {
     "no container": (["mount", "--world", "{world}", "{mnt}"], "which container?"),
     "world and layers": (["mount", "--world", "{world}", "--container", "web", "--lowerdir",
                           "{base}", "{mnt}"], "drop --lowerdir"),
+    "world and live": (["mount", "--world", "{world}", "--container", "web", "--live", "{mnt}"],
+                       "--workdir and --live"),
     "overlay option": (["docker", "mount", "-o", "redirect_dir=on", "web", "{mnt}"],
                        "only mount flags"),
     "missing mount point": (["docker", "mount", "web", "{base}/nodir"], "no such directory"),
