@@ -78,9 +78,10 @@ def _cluster(address: str) -> Iterator[Any]:
 
 @click.command("fuzz", cls=_OneLineCommand)
 @click.option("--against", default="kernel", show_default=True,
-              metavar="kernel|fuse-overlayfs|simulator|reference|CMD",
-              help="What is judged: the simulator against the kernel; fuse-overlayfs against "
-                   "the kernel; simulator profiles against each other; the reference model; "
+              metavar="kernel|fuse-overlayfs|overlaysim-fuse|simulator|reference|CMD",
+              help="What is judged: the simulator against the kernel; fuse-overlayfs or the "
+                   "simulator through its FUSE mount (overlaysim-fuse) against the kernel; "
+                   "simulator profiles against each other; the reference model; "
                    "or CMD, a program speaking the JSON-lines protocol.")  # fmt: skip
 @click.option("--profile", "profiles", multiple=True, metavar="NAME",
               help="Option profile (repeatable; default: all the target runs).")  # fmt: skip

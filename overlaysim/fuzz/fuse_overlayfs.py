@@ -2,8 +2,7 @@
 
 :class:`FuseOverlay` builds a stack on disk exactly as the kernel oracle does and mounts it
 with ``fuse-overlayfs -f -o lowerdir=..,upperdir=..,workdir=.. MNT``, so both see the same
-layers. The daemon runs in the foreground as our child, in its own session: it is unmounted
-and reaped in ``close()`` whatever happened, and killed if it does not exit by itself.
+layers; the daemon's life cycle is :class:`~overlaysim.fuzz.daemon_mount.DaemonOverlay`'s.
 
 What is compared, and why (each exclusion was observed on fuse-overlayfs 1.10 here):
 
@@ -19,28 +18,24 @@ Everything it diverges on beyond that is a finding (README, tests/fuzz/fuse_find
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import tempfile
-import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from overlaysim.errors import TargetError
+from overlaysim.fuzz.daemon_mount import DaemonOverlay
 from overlaysim.testing import layers as L
 from overlaysim.testing.differential import CaseReport
-from overlaysim.testing.kernel import MNT_DETACH, can_mount, mount_info, umount
-from overlaysim.testing.layers import LayerStack, StackPaths, build_stack
+from overlaysim.testing.kernel import can_mount
+from overlaysim.testing.layers import LayerStack
 
 if TYPE_CHECKING:
     from overlaysim.fuzz.targets import Target
 
 BINARY = "fuse-overlayfs"
-MOUNT_TIMEOUT = 10.0
 # Profiles fuse-overlayfs can run: it ignores options it does not know (redirect_dir,
 # metacopy, userxattr, index), so mounting with them would judge it on semantics it never
 # claimed; "volatile" it implements (no fsync).
@@ -86,108 +81,23 @@ def probe() -> tuple[bool, str]:
     return True, f"{BINARY} and mount(2) available"
 
 
-class FuseOverlay:
+class FuseOverlay(DaemonOverlay):
     """A ``fuse-overlayfs`` mount of a freshly built stack; the mount interface of
     :mod:`overlaysim.testing.differential`."""
 
-    os: Any = os
+    name = BINARY
 
     def __init__(self, stack: LayerStack, options: str = "") -> None:
-        self.stack, self.extra = stack, options
-        self.base = tempfile.mkdtemp(prefix="ovl-fuse-")
-        self.mount_path = os.path.join(self.base, "m")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.mounted = False
-        try:
-            self.paths: StackPaths = build_stack(stack, os, self.base, options=options)
-            os.mkdir(self.mount_path)
-        except BaseException:
-            self.close()
-            raise
-        self.options = ",".join(filter(None, [self.paths.options(options), MOUNT_FLAGS]))
-        self.upper_os: Any = os
-        self.work_os: Any = os
-        self.upper_root, self.work_root = self.paths.upper, self.paths.work
+        super().__init__(stack, options)
+        self.options = ",".join(filter(None, [self.options, MOUNT_FLAGS]))
 
-    def mount(self) -> None:
-        """Start the daemon and wait until the mount point is a different filesystem."""
-        log = open(os.path.join(self.base, "fuse.log"), "wb")  # noqa: SIM115
-        try:
-            self.proc = subprocess.Popen([BINARY, "-f", "-o", self.options, self.mount_path],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)  # fmt: skip
-        except OSError as e:
-            log.close()
-            raise TargetError(f"cannot start {BINARY}: {e.strerror}") from None
-        log.close()
-        parent = os.stat(self.base).st_dev
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        delay = 0.0005
-        while True:
-            if self.proc.poll() is not None:  # refused: it exits with a message
-                self.proc = None
-                raise OSError(errno.EINVAL, f"{BINARY} refused the mount: {self._log_tail()}",
-                              self.mount_path)  # fmt: skip
-            try:
-                if os.stat(self.mount_path).st_dev != parent:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self._stop()
-                raise TargetError(f"{BINARY} did not mount within {MOUNT_TIMEOUT:g}s: {self._log_tail()}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
-        self.mounted = True
+    def start(self, log: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([BINARY, "-f", "-o", self.options, self.mount_path],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)  # fmt: skip
 
-    def _log_tail(self) -> str:
-        try:
-            with open(os.path.join(self.base, "fuse.log"), "rb") as f:
-                lines = [ln for ln in f.read().decode(errors="replace").splitlines()
-                         if "unknown argument ignored" not in ln]  # fmt: skip
-        except OSError:
-            return ""
-        return lines[-1].strip() if lines else "(no message)"
-
-    def umount(self) -> None:
-        if self.mounted:
-            umount(self.mount_path)
-            self.mounted = False
-        self._stop()
-
-    def _stop(self) -> None:
-        """Reap the daemon (it exits once unmounted); SIGKILL if it lingers."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def remount(self) -> None:
-        self.umount()
-        self.mount()
-
-    def close(self) -> None:
-        """Unmount (lazily if busy), reap the daemon, delete everything built."""
-        try:
-            if self.mounted:
-                try:
-                    umount(self.mount_path)
-                except OSError as e:
-                    if e.errno != errno.EBUSY:
-                        raise
-                    umount(self.mount_path, MNT_DETACH)
-                self.mounted = False
-        finally:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()
-            self._stop()
-            if mount_info(self.mount_path) is not None:  # a daemon that died mounted
-                umount(self.mount_path, MNT_DETACH)
-            shutil.rmtree(self.base, ignore_errors=True)
+    def log_lines(self) -> list[str]:
+        return [ln for ln in super().log_lines() if "unknown argument ignored" not in ln]
 
 
 def fuse_factory(stack: LayerStack, options: str) -> FuseOverlay:
@@ -224,37 +134,52 @@ except OSError as e:
     out = errno.errorcode.get(e.errno, str(e.errno))
 print(f"{sys.argv[4]:>15} op {sys.argv[2]}: {out}")
 PY
-run() { python3 "$B"/run.py "$B"/k/m "$1" "$2" kernel; python3 "$B"/run.py "$B"/f/m "$1" "$2" fuse-overlayfs; }
+run() { python3 "$B"/run.py "$B"/k/m "$1" "$2" kernel; python3 "$B"/run.py "$B"/f/m "$1" "$2" @LABEL@; }
 tree() { (cd "$1" && find . -mindepth 1 | sort | while read -r p; do
   stat -c '%n %F mode=%a uid=%u nlink=%h ino=%i size=%s' "$p" 2>&1; done); }"""
 
 
-def report_script(report: CaseReport) -> str:
+@dataclass(frozen=True)
+class Peer:
+    """How a reproducer mounts and unmounts the FUSE side (``{opts}``: the layer options)."""
+
+    label: str
+    mount: str
+    unmount: str
+
+
+FUSE_OVERLAYFS = Peer(BINARY, f'{BINARY} -o "{{opts}},{MOUNT_FLAGS}" "$B"/f/m 2>/dev/null',
+                      'fusermount3 -u "$B"/f/m')  # fmt: skip
+
+
+def report_script(report: CaseReport, peer: Peer = FUSE_OVERLAYFS) -> str:
     """:func:`fuse_script` for a diverging case, up to the op where it diverged."""
     ops = list(report.ops)
     where = report.divergences[0].where if report.divergences else ""
     m = re.match(r"(?:after )?op (\d+)", where)
     if m:
         ops = ops[: int(m[1]) + 1]
-    return fuse_script(report.stack, ops, report.options)
+    return fuse_script(report.stack, ops, report.options, peer)
 
 
-def fuse_script(stack: LayerStack, ops: Any, options: str = "") -> str:
-    """A standalone bash script (root, overlayfs, fuse-overlayfs, python3): the same layers
-    built twice, mounted by the kernel and by fuse-overlayfs, each op run on both, then both
-    merged trees listed, both unmounted and mounted again."""
+def fuse_script(stack: LayerStack, ops: Any, options: str = "", peer: Peer = FUSE_OVERLAYFS) -> str:
+    """A standalone bash script (root, overlayfs, the ``peer``'s FUSE daemon, python3): the
+    same layers built twice, mounted by the kernel and by the peer, each op run on both, then
+    both merged trees listed, both unmounted and mounted again."""
     from overlaysim.testing.script import _XSET, layer_commands
 
     prefix = L.xattr_prefix_for(options)
     lines = ["#!/usr/bin/env bash",
-             "# overlaysim: fuse-overlayfs judged against the kernel's overlay (run as root)",
+             f"# overlaysim: {peer.label} judged against the kernel's overlay (run as root)",
              "set -u", "B=$(mktemp -d)", _XSET,
-             "cleanup() { umount \"$B\"/k/m 2>/dev/null; fusermount3 -u \"$B\"/f/m 2>/dev/null"
+             f"cleanup() {{ umount \"$B\"/k/m 2>/dev/null; {peer.unmount} 2>/dev/null"
              " || umount -l \"$B\"/f/m 2>/dev/null; rm -rf \"$B\"; }", "trap cleanup EXIT"]  # fmt: skip
     for side in ("k", "f"):
         root = f'"$B"/{side}'
         for i, layer in enumerate(stack.lowers):
             lines += layer_commands(layer, f"{root}/l{i}", prefix)
+        for i, layer in enumerate(stack.data):
+            lines += layer_commands(layer, f"{root}/d{i}", prefix)
         if stack.upper is not None:
             lines += layer_commands(stack.upper, f"{root}/u", prefix)
             lines.append(f"mkdir {root}/w")
@@ -262,19 +187,21 @@ def fuse_script(stack: LayerStack, ops: Any, options: str = "") -> str:
     opts = {}
     for side in ("k", "f"):
         o = "lowerdir=" + ":".join(f"$B/{side}/l{i}" for i in range(len(stack.lowers)))
+        o += "".join(f"::$B/{side}/d{i}" for i in range(len(stack.data)))
         if stack.upper is not None:
             o += f",upperdir=$B/{side}/u,workdir=$B/{side}/w"
         opts[side] = o + ("," + options if options else "")
     kmount = f'mount -t overlay overlay -o "{opts["k"]}" "$B"/k/m'
-    fmount = f'{BINARY} -o "{opts["f"]},{MOUNT_FLAGS}" "$B"/f/m 2>/dev/null'
+    fmount = peer.mount.format(opts=opts["f"])
     lines += [f'{kmount} || echo "kernel: mount failed"',
-              f'{fmount} || echo "fuse-overlayfs: mount failed"', _RUN]  # fmt: skip
+              f'{fmount} || echo "{peer.label}: mount failed"',
+              _RUN.replace("@LABEL@", peer.label)]  # fmt: skip
     for n, op in enumerate(ops):
         lines.append(f"run {n} {shlex.quote(op.snippet())}  # {op!r}")
     lines += ['echo "--- kernel merged"; tree "$B"/k/m',
-              'echo "--- fuse-overlayfs merged"; tree "$B"/f/m',
-              'umount "$B"/k/m; fusermount3 -u "$B"/f/m',
+              f'echo "--- {peer.label} merged"; tree "$B"/f/m',
+              f'umount "$B"/k/m; {peer.unmount}',
               f'{kmount} && echo "kernel: mounted again" || echo "kernel: mount again failed"',
-              f'{fmount} && echo "fuse-overlayfs: mounted again" '
-              '|| echo "fuse-overlayfs: mount again failed"']  # fmt: skip
+              f'{fmount} && echo "{peer.label}: mounted again" '
+              f'|| echo "{peer.label}: mount again failed"']  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ Spec grammar of :func:`resolve_target`:
 * ``kernel`` -- the real overlay (``mount(2)``); the simulator is judged against it.
 * ``reference`` -- the flat reference model (merged view only), where mount(2) is refused.
 * ``fuse-overlayfs`` -- the ``fuse-overlayfs`` binary, judged against the kernel.
+* ``overlaysim-fuse`` -- the simulator through its FUSE mount, judged against the kernel.
 * ``simulator`` / ``simulator:FIRST,SECOND`` -- the simulator with profile FIRST judged
   against the simulator with profile SECOND, for pairs the kernel says must agree.
 * anything else -- a command line speaking the JSON-lines protocol of
@@ -210,6 +211,10 @@ def resolve_target(spec: str) -> Target:
         from overlaysim.fuzz.fuse_overlayfs import fuse_overlayfs_target
 
         return fuse_overlayfs_target()
+    if spec == "overlaysim-fuse":
+        from overlaysim.fuzz.overlaysim_fuse import overlaysim_fuse_target
+
+        return overlaysim_fuse_target()
     from overlaysim.fuzz.remote import command_target
 
     return command_target(spec)

@@ -239,8 +239,8 @@ class KernelOverlay:
         self.umount()
         self.mount()
 
-    def close(self) -> None:
-        """Unmount (lazily if busy) and delete everything that was built."""
+    def detach(self) -> None:
+        """Unmount the overlay, lazily if busy."""
         if self.mounted:
             try:
                 umount(self.mount_path)
@@ -249,6 +249,10 @@ class KernelOverlay:
                     raise
                 umount(self.mount_path, MNT_DETACH)
             self.mounted = False
+
+    def close(self) -> None:
+        """Unmount (lazily if busy) and delete everything that was built."""
+        self.detach()
         while self._fs_mounts:
             umount(self._fs_mounts.pop(), MNT_DETACH)
         if self._own_base:
