@@ -6,7 +6,7 @@ mount, the path as seen in the merged view, and the facts a teacher would cite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +40,19 @@ class EventLog:
 
     def __init__(self) -> None:
         self._events: list[Event] = []
+        self._listeners: list[Callable[[Event], None]] = []
 
     def emit(self, event: Event) -> None:
         self._events.append(event)
+        if self._listeners:
+            for fn in self._listeners:
+                fn(event)
+
+    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``fn`` with each event as it is emitted, whoever clears the log (replay drains
+        it per call); returns the function that unsubscribes."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self._events)

@@ -79,6 +79,9 @@ def _register() -> None:
     from overlaysim.cli import report
 
     main.add_command(report.report)
+    from overlaysim.cli import compare
+
+    main.add_command(compare.compare)
     from overlaysim.cli import mount
 
     for command in mount.commands():

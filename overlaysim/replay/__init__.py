@@ -7,13 +7,19 @@ in a HostFS, a report (copy-ups per trace line, whiteouts, recorded vs simulated
 
 from overlaysim.replay.api import ReplayConfig, ReplayResult, TraceSource, replay, write_upper
 from overlaysim.replay.format import FORMAT, VERSION, read_jsonl, validate, write_jsonl
+from overlaysim.replay.session import EPOCH_NS, Session, from_dirs, from_image, mount_layers
 
 __all__ = [
+    "EPOCH_NS",
     "FORMAT",
     "VERSION",
     "ReplayConfig",
     "ReplayResult",
+    "Session",
     "TraceSource",
+    "from_dirs",
+    "from_image",
+    "mount_layers",
     "read_jsonl",
     "replay",
     "validate",

@@ -51,8 +51,12 @@ def _check_options(options: str) -> None:
             raise UsageError(f"--options: {key} is given by --lowerdir/--image, not in options")
 
 
-def _mount(fs: HostFS, lowers: list[str], options: str, mount_point: str,
-           cwd: str | None, uid: int, gid: int, upperdir: str | None = None) -> Session:  # fmt: skip
+def mount_layers(fs: HostFS, lowers: list[str], options: str, mount_point: str = "/",
+                 cwd: str | None = None, uid: int = 0, gid: int = 0,
+                 upperdir: str | None = None) -> Session:  # fmt: skip
+    """Mount ``lowers`` (dirs of ``fs``, uppermost first) with a fresh upper under ``options``:
+    the session every way of filling the lowers ends in (``compare`` builds its own lowers)."""
+    _check_options(options)
     o = fs.os
     upper, work = f"{WORK_ROOT}/upper", f"{WORK_ROOT}/work"
     if upperdir is not None:
@@ -106,7 +110,7 @@ def from_dirs(lowerdirs: Sequence[str], options: str = "", mount_point: str = "/
         sim = f"{WORK_ROOT}/lower{i}"
         _import(fs, real, sim, "--lowerdir")
         sims.append(sim)
-    return _mount(fs, sims, options, mount_point, cwd, uid, gid, upperdir)
+    return mount_layers(fs, sims, options, mount_point, cwd, uid, gid, upperdir)
 
 
 def from_image(archive: str, ref: str | None = None, options: str = "", mount_point: str = "/",
@@ -129,7 +133,7 @@ def from_image(archive: str, ref: str | None = None, options: str = "", mount_po
     lowers = list(reversed(res.layer_dirs))  # uppermost first
     if not lowers:
         raise UsageError(f"{archive}: the image has no layers")
-    return _mount(fs, lowers, options, mount_point, cwd, uid, gid, upperdir)
+    return mount_layers(fs, lowers, options, mount_point, cwd, uid, gid, upperdir)
 
 
 def from_container(world: Any, name: str, cwd: str | None = None, uid: int = 0,

@@ -1,0 +1,112 @@
+"""Two sides -> what differs: per command (status, output, decisions), the upper dirs, totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from overlaysim.compare.side import Lowers, SideResult, Step, run_side
+from overlaysim.events import Event
+from overlaysim.explain import narrate
+from overlaysim.testing.observe import diff
+
+
+def decision(e: Event) -> str:
+    """An event as a short comparable phrase: what, where, and the numbers that matter."""
+    d = e.detail
+    top = e.mount.rstrip("/")
+    where = (e.path[len(top) :] or "/") if top and e.path.startswith(top) else e.path
+    if e.kind == "copy_up":
+        if d.get("metadata_only"):
+            return f"copy-up {where}: metadata only (0 data bytes)"
+        return f"copy-up {where}: {int(d.get('bytes', 0))} bytes"
+    if e.kind == "redirect":
+        return f"redirect {where} -> {d.get('redirect')!r}"
+    if e.kind == "whiteout":
+        return f"whiteout {where}"
+    if e.kind == "exdev":
+        return f"EXDEV {where}"
+    return f"{e.kind} {where}"
+
+
+@dataclass
+class StepDiff:
+    index: int
+    command: str
+    same: bool
+    a: Step | None
+    b: Step | None
+
+
+@dataclass
+class Comparison:
+    lowers: Lowers
+    a: SideResult
+    b: SideResult
+    steps: list[StepDiff] = field(default_factory=list)
+    upper: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return ("A", "B")
+
+    def differs(self) -> bool:
+        return bool(self.upper) or any(not s.same for s in self.steps) or (
+            (self.a.refused is None) != (self.b.refused is None))  # fmt: skip
+
+    def totals(self, side: SideResult) -> dict[str, Any]:
+        entries = side.upper.entries if side.upper is not None else {}
+        kinds = side.counts()
+        return {
+            "options": side.options, "refused": side.refused,
+            "copied_bytes": side.copied_bytes(), "copy_ups": kinds.get("copy_up", 0),
+            "whiteouts": kinds.get("whiteout", 0), "opaque": kinds.get("opaque", 0),
+            "redirects": kinds.get("redirect", 0), "exdev": kinds.get("exdev", 0),
+            "upper_entries": len([p for p in entries if p]),
+            "failed_commands": sum(1 for s in side.steps if s.status != 0),
+        }  # fmt: skip
+
+    def as_json(self) -> dict[str, Any]:
+        def step(s: Step | None) -> dict[str, Any] | None:
+            if s is None:
+                return None
+            return {"status": s.status, "output": s.output,
+                    "decisions": [decision(e) for e in s.events],
+                    "events": [narrate.as_json(e, relative=True) for e in s.events]}  # fmt: skip
+
+        return {
+            "lowers": self.lowers.describe(),
+            "sides": {"A": self.totals(self.a), "B": self.totals(self.b)},
+            "differs": self.differs(),
+            "commands": [{"index": d.index, "command": d.command, "same": d.same,
+                          "A": step(d.a), "B": step(d.b)} for d in self.steps],
+            "upper_differences": self.upper,
+        }  # fmt: skip
+
+
+def _same(x: Step | None, y: Step | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return (x.status, x.output, [decision(e) for e in x.events]) == (
+        y.status, y.output, [decision(e) for e in y.events])  # fmt: skip
+
+
+def contrast(lowers: Lowers, a: SideResult, b: SideResult) -> Comparison:
+    c = Comparison(lowers, a, b)
+    for i in range(max(len(a.steps), len(b.steps))):
+        x = a.steps[i] if i < len(a.steps) else None
+        y = b.steps[i] if i < len(b.steps) else None
+        either = x if x is not None else y
+        command = either.command if either is not None else ""
+        c.steps.append(StepDiff(i, command, _same(x, y), x, y))
+    if a.upper is not None and b.upper is not None:
+        c.upper = diff(a.upper, b.upper, labels=c.labels)
+    return c
+
+
+def compare(lowers: Lowers, options_a: str, options_b: str, *, script: str | None = None,
+            trace: str | None = None) -> Comparison:  # fmt: skip
+    """Run the same script (or trace) on ``lowers`` under both option sets."""
+    a = run_side(lowers, options_a, script=script, trace=trace)
+    b = run_side(lowers, options_b, script=script, trace=trace)
+    return contrast(lowers, a, b)

@@ -1,0 +1,67 @@
+"""A comparison for a terminal (rich, side by side, 80 columns) or as JSON."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from overlaysim.compare.contrast import Comparison, decision
+from overlaysim.compare.side import Step
+
+_TOTALS = (("copied_bytes", "bytes copied up"), ("copy_ups", "copy-ups"),
+           ("whiteouts", "whiteouts"), ("opaque", "opaque dirs"), ("redirects", "redirects"),
+           ("exdev", "EXDEV refusals"), ("upper_entries", "entries in upper"),
+           ("failed_commands", "failed commands"))  # fmt: skip
+
+
+def _cell(s: Step | None) -> str:
+    if s is None:
+        return "(not run)"
+    lines = [f"status {s.status}"]
+    out = s.output.strip()
+    if out:
+        lines += [f"> {line}" for line in out.splitlines()[:4]]
+    lines += [decision(e) for e in s.events] or ["no overlay decision"]
+    return "\n".join(lines)
+
+
+def render(c: Comparison, out: IO[str], *, all_commands: bool = False, width: int | None = None) -> None:
+    console = Console(file=out, width=width or 100, highlight=False, soft_wrap=False)
+    a, b = c.a, c.b
+    console.print(f"lowers: {c.lowers.describe()}", markup=False)
+    console.print(f"A: {a.options or '(defaults)'}", markup=False)
+    console.print(f"B: {b.options or '(defaults)'}", markup=False)
+    for side, label in ((a, "A"), (b, "B")):
+        if side.refused:
+            console.print(f"{label}: the mount is refused: {side.refused}", markup=False)
+    steps = [d for d in c.steps if all_commands or not d.same]
+    if steps:
+        table = Table(title="commands that differ" if not all_commands else "commands",
+                      show_lines=True, expand=True)  # fmt: skip
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("command", ratio=1)
+        table.add_column("A", ratio=2)
+        table.add_column("B", ratio=2)
+        for d in steps:
+            table.add_row(str(d.index + 1), escape(d.command), escape(_cell(d.a)), escape(_cell(d.b)))
+        console.print(table)
+    elif c.steps:
+        console.print(f"all {len(c.steps)} commands: same status, output and decisions")
+    if c.upper:
+        console.print("upper dirs differ:")
+        for line in c.upper:
+            console.print(f"  {line}", markup=False)
+    elif a.upper is not None and b.upper is not None:
+        console.print("upper dirs: the same")
+    totals = Table(title="totals", expand=False)
+    totals.add_column("")
+    totals.add_column("A", justify="right")
+    totals.add_column("B", justify="right")
+    ta, tb = c.totals(a), c.totals(b)
+    for key, name in _TOTALS:
+        mark = "" if ta[key] == tb[key] else " *"
+        totals.add_row(name + mark, str(ta[key]), str(tb[key]))
+    console.print(totals)

@@ -1,0 +1,89 @@
+"""``overlaysim compare`` on the embedded demo layers, a JSONL trace, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from overlaysim.cli import main
+from overlaysim.demo_layers import BASE_FILES
+from overlaysim.replay import write_jsonl
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, ["compare", *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_rename_of_a_merged_dir_exdev_against_redirect() -> None:
+    code, out, _ = _run("--json", "-o", "redirect_dir=off", "-o", "redirect_dir=on", "--", "mv /etc /etc2")
+    assert code == 0
+    c = json.loads(out)
+    step = c["commands"][0]
+    assert not step["same"]
+    assert "EXDEV /etc" in step["A"]["decisions"] and step["A"]["status"] == 0
+    assert "redirect /etc2 -> 'etc'" in step["B"]["decisions"]
+    # without redirect_dir, mv copies every file of /etc into the upper dir: one entry each
+    etc = {p.split("/")[1] for p in BASE_FILES if p.startswith("etc/")}
+    assert c["sides"]["A"]["upper_entries"] > len(etc) and c["sides"]["B"]["upper_entries"] == 2
+    assert c["sides"]["A"]["exdev"] == 1 and c["sides"]["B"]["redirects"] == 1
+    assert any("trusted.overlay.redirect" in line for line in c["upper_differences"])
+
+
+def test_metacopy_copies_no_data_and_the_table_says_so() -> None:
+    code, out, _ = _run("-o", "", "-o", "metacopy=on", "--", "chmod 600 /etc/passwd")
+    assert code == 0
+    size = len(BASE_FILES["etc/passwd"])
+    assert f"copy-up /etc/passwd: {size} bytes" in out
+    assert "metadata only" in out and "trusted.overlay.metacopy" in out
+    code, out, _ = _run("--json", "-o", "", "-o", "metacopy=on", "--", "chmod 600 /etc/passwd")
+    sides = json.loads(out)["sides"]
+    assert sides["A"]["copied_bytes"] - sides["B"]["copied_bytes"] == size
+
+
+def test_same_behaviour_is_said_once() -> None:
+    code, out, _ = _run("-o", "", "-o", "redirect_dir=on", "--", "echo hi > /new; cat /new")
+    assert code == 0
+    assert "all 2 commands: same status, output and decisions" in out
+    assert "upper dirs: the same" in out
+
+
+def test_a_refused_option_set_is_a_result_with_the_kernels_reason() -> None:
+    code, out, _ = _run("--json", "-o", "", "-o", "metacopy=on,redirect_dir=off", "--", "true")
+    c = json.loads(out)
+    assert code == 0 and c["differs"]
+    assert c["sides"]["A"]["refused"] is None
+    assert "conflicting options" in c["sides"]["B"]["refused"]
+
+
+def test_script_from_a_file_and_a_trace(tmp_path: Path) -> None:
+    script = tmp_path / "s.sh"
+    script.write_text("rm /etc/motd\nmkdir /etc/new\n")
+    code, out, _ = _run("--json", "-o", "", "-o", "redirect_dir=on", "-f", str(script))
+    c = json.loads(out)
+    assert code == 0 and [s["command"] for s in c["commands"]] == ["rm /etc/motd", "mkdir /etc/new"]
+    assert "whiteout /etc/motd" in c["commands"][0]["A"]["decisions"]
+    trace = tmp_path / "t.jsonl"
+    with open(trace, "w") as f:
+        write_jsonl([{"op": "rename", "pid": 1, "oldpath": "/usr", "newpath": "/usr2", "ret": 0}], f)
+    code, out, _ = _run("--json", "-o", "", "-o", "redirect_dir=on", "--trace", str(trace))
+    c = json.loads(out)
+    assert code == 0
+    assert "EXDEV /usr" in c["commands"][0]["A"]["decisions"]
+    assert "redirect /usr2 -> 'usr'" in c["commands"][0]["B"]["decisions"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "a", "--", "true"], "give --options twice"),
+    (["-o", "", "-o", "", "--lowerdir", "/a", "--image", "/b", "--", "true"], "choose one"),
+    (["-o", "", "-o", ""], "give the operations once"),
+    (["-o", "", "-o", "", "--lowerdir", "/nonexistent-lower", "--", "true"], "not a directory"),
+    (["-o", "", "-o", "", "--trace", "/nonexistent.jsonl"], "no such trace file"),
+])  # fmt: skip
+def test_bad_input_is_one_line_and_exit_1(args: list[str], message: str) -> None:
+    code, out, err = _run(*args)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
