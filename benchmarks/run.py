@@ -10,7 +10,8 @@ import time
 
 from benchmarks.common import Row
 
-MODULES = ["bench_hostfs", "bench_overlay", "bench_image", "bench_replay", "bench_scale", "bench_fuzz"]
+MODULES = ["bench_hostfs", "bench_overlay", "bench_image", "bench_replay", "bench_scale", "bench_fuzz",
+           "bench_fuse"]
 
 
 def fmt(rows: list[Row]) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
+import threading
 from typing import Any
 
 try:
@@ -42,28 +44,30 @@ def context() -> tuple[int, int, int, int]:
     return ctx.uid, ctx.gid, ctx.pid, ctx.umask
 
 
-def configure(config: Any) -> None:
+def configure(config: Any, timeout: float) -> None:
     """The high-level library's settings for an overlay served from a simulation.
 
-    Names and attributes are not cached by the kernel beyond a request: entry,
-    negative-entry and attribute timeouts are 0, so every lookup and stat asks the
-    simulation, and a change made through the Python API while mounted (or an engine
-    decision that changes what a name means) is seen by the very next call; file pages are
-    dropped at each open (no ``kernel_cache``/``auto_cache``), so the next open reads the
-    simulation's data. This costs a lookup per path component per call, the price of never
-    serving a stale answer. ``use_ino`` passes the overlay's st_ino and d_ino through;
-    ``nullpath_ok`` hands us the open file of fd-based calls instead of a path.
-    ``hard_remove`` stays off: libfuse then keeps a hidden name for an unlinked open file,
-    which a ``stat`` of that file needs (the kernel sends it with a path, not the open
-    file); the operations turn that hiding rename into the real unlink (``Operations._hide``).
+    ``timeout`` (seconds) is how long the kernel may keep names, negative lookups and
+    attributes without asking: the daemon caches (every change reaches the simulation
+    through this mount, and :class:`overlaysim.fuse.ops.Operations` invalidates what an
+    engine decision or a hard link changes behind the kernel's back); the in-process mount
+    passes 0, since the Python API changes the simulation where no request sees it and the
+    high-level library cannot invalidate a name (it hides the kernel's node ids). Whether
+    an open keeps the file's cached pages is decided per open (``keep_cache``), never
+    globally (``kernel_cache``/``auto_cache`` stay off). ``use_ino`` passes the overlay's
+    st_ino and d_ino through; ``nullpath_ok`` hands us the open file of fd-based calls
+    instead of a path. ``hard_remove`` stays off: libfuse then keeps a hidden name for an
+    unlinked open file, which a ``stat`` of that file needs (the kernel sends it with a
+    path, not the open file); the operations turn that hiding rename into the real unlink
+    (``Operations._hide``).
     """
     config.use_ino = 1
     config.readdir_ino = 0
     config.hard_remove = 0
     config.nullpath_ok = 1
-    config.entry_timeout = 0.0
-    config.negative_timeout = 0.0
-    config.attr_timeout = 0.0
+    config.entry_timeout = timeout
+    config.negative_timeout = timeout
+    config.attr_timeout = timeout
     config.ac_attr_timeout_set = 0
     config.kernel_cache = 0
     config.auto_cache = 0
@@ -80,6 +84,7 @@ def _times(buf: Any) -> Times | None:
 
 
 if mfusepy is not None:
+    _STAT_SIZE = ctypes.sizeof(mfusepy.c_stat)
 
     class Fuse(mfusepy.FUSE):  # type: ignore[misc]
         """``mfusepy.FUSE`` with the wrappers above; runs the session in ``__init__``."""
@@ -90,6 +95,20 @@ if mfusepy is not None:
         @staticmethod
         def _fh(fip: Any) -> int | None:
             return int(fip.contents.fh) if fip else None
+
+        def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            """mfusepy's, filling ``struct stat`` field by field without its generic loop
+            (a third of the Python time of a lookup)."""
+            a = self.operations.getattr(self._p(path), self._fh(fip))
+            ctypes.memset(buf, 0, _STAT_SIZE)
+            st = buf.contents
+            st.st_mode, st.st_ino, st.st_nlink = a["st_mode"], a["st_ino"], a["st_nlink"]
+            st.st_uid, st.st_gid, st.st_size = a["st_uid"], a["st_gid"], a["st_size"]
+            st.st_rdev, st.st_blocks, st.st_blksize = a["st_rdev"], a["st_blocks"], a["st_blksize"]
+            for key in ("st_atime", "st_mtime", "st_ctime"):
+                ts = getattr(st, key + "spec")
+                ts.tv_sec, ts.tv_nsec = divmod(a[key], 1_000_000_000)
+            return 0
 
         def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
             return int(self.operations.rename(self._p(old), self._p(new), flags) or 0)
@@ -110,19 +129,20 @@ if mfusepy is not None:
 
         def open(self, path: bytes, fip: Any) -> int:
             fi = fip.contents
-            fi.fh, direct = self.operations.open(self._p(path), fi.flags)
+            fi.fh, direct, keep = self.operations.open(self._p(path), fi.flags)
             fi.direct_io = 1 if direct else 0
+            fi.keep_cache = 1 if keep else 0
             return 0
 
         def create(self, path: bytes, mode: int, fip: Any) -> int:
             fi = fip.contents
-            fi.fh, direct = self.operations.create(self._p(path), mode, fi.flags)
+            fi.fh, direct, _ = self.operations.create(self._p(path), mode, fi.flags)
             fi.direct_io = 1 if direct else 0
             return 0
 
         def init_fuse_3(self, conn: Any, config: Any) -> None:
             if config:
-                configure(config.contents)
+                configure(config.contents, self.operations.timeout)
             self.operations.init("/")
 
 
@@ -148,10 +168,57 @@ def session_handle() -> int:
 
 
 def invalidate(handle: int, path: str) -> int:
-    """Drop the kernel's cached pages, attributes and name of ``path`` on the mount
-    (``fuse_invalidate_path``); 0, or -errno (-ENOENT: the kernel had nothing cached)."""
-    assert mfusepy is not None
-    fn = mfusepy._libfuse.fuse_invalidate_path
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    fn.restype = ctypes.c_int
-    return int(fn(handle, os.fsencode(path)))
+    """Drop the kernel's cached pages and attributes of ``path`` on the mount
+    (``fuse_invalidate_path``; names stay, the high-level library cannot invalidate one);
+    0, or -errno (-ENOENT: the kernel had nothing cached)."""
+    global _invalidate_path
+    if _invalidate_path is None:
+        assert mfusepy is not None
+        fn = mfusepy._libfuse.fuse_invalidate_path
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        fn.restype = ctypes.c_int
+        _invalidate_path = fn
+    return int(_invalidate_path(handle, os.fsencode(path)))
+
+
+_invalidate_path: Any = None
+
+
+_Job = tuple[list[str], threading.Event]
+
+
+class Notifier:
+    """Sends cache invalidations (``fuse_invalidate_path``) from a thread of its own.
+
+    An invalidation drops the kernel inode's attributes and cached pages; dropping pages
+    waits for their locks, and a page stays locked while a READ or WRITE of it waits in
+    the queue this single-threaded daemon is not reading while it serves a request. Sent
+    from inside the request, that would deadlock; sent from this thread, the request waits
+    for it (so the caller's next call sees fresh attributes) but at most ``wait`` seconds:
+    in that rare case the invalidation lands as soon as the queued request is served.
+    """
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fuse invalidate")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            paths, done = item
+            for p in paths:
+                invalidate(self.handle, p)
+            done.set()
+
+    def send(self, paths: list[str], wait: float) -> bool:
+        """Invalidate ``paths``; True if done within ``wait`` seconds."""
+        done = threading.Event()
+        self._queue.put((paths, done))
+        return done.wait(wait)
+
+    def stop(self) -> None:
+        self._queue.put(None)

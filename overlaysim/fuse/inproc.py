@@ -9,9 +9,11 @@ the Python API on the same HostFS at the same time (tests, notebooks).
 
 The simulation is not thread-safe: hold :meth:`locked` around API calls while mounted, and
 never touch the mount point while holding it (the serving thread would wait for you).
-Names and attributes are never cached (timeouts 0) and pages are dropped at each open;
-a process that keeps a file open across an API change to its data sees the change after
-:meth:`invalidate` (or its next open).
+Names and attributes are never cached (timeouts 0: the high-level libfuse cannot invalidate
+a name, and an API call can change any), pages are dropped at each open, and leaving
+:meth:`locked` drops the pages of every file open on the mount, so a process that keeps a
+file open across an API change reads the new data. Changes made without :meth:`locked`
+reach open files after :meth:`invalidate` (or their next open).
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class FuseMount:
         proc.os.chroot(path)
         proc.os.chdir("/")
         self._ready = threading.Event()
+        self._depth = 0  # nesting of locked()
         self._handle = 0
-        self.ops = Operations(proc, binding.context, after=after, ready=self._on_ready)
+        self.ops = Operations(proc, binding.context, after=after, ready=self._on_ready,
+                              caching=False, root=path)  # fmt: skip
         opts = ["fsname=overlaysim", "subtype=overlaysim", *options]
         if os.geteuid() == 0:
             opts.append("allow_other")
@@ -69,9 +73,20 @@ class FuseMount:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Exclusive use of the simulation (no FUSE request runs meanwhile)."""
+        """Exclusive use of the simulation (no FUSE request runs meanwhile); on leaving,
+        the kernel drops the pages of the files open on the mount. That happens after the
+        lock is released: a reader waiting for a page the kernel holds locked needs a
+        request served first."""
+        paths: list[str] = []
         with self.ops.mutex:
-            yield
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if not self._depth:
+                    paths = self.ops.open_paths()
+        self.ops.invalidate(paths, wait=30.0)
 
     def invalidate(self, path: str) -> None:
         """Forget what the kernel cached for ``path`` (relative to the mount's root)."""

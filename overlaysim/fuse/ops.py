@@ -5,6 +5,9 @@ Every request runs with the caller's credentials (uid, gid, supplementary groups
 overlay would make: the mount does not use ``default_permissions``. Open files and
 directories are descriptors of that process (so an unlinked open file keeps working, as on
 Linux); a FUSE file handle is our own number for one of them.
+
+The kernel caches names, attributes and pages (:mod:`overlaysim.fuse.cache` says what goes
+stale and why); after each request, what it made stale is invalidated before the reply.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import os
 import posixpath
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from overlaysim.fuse import attrs
+from overlaysim.fuse import attrs, binding, cache
 from overlaysim.fuse.binding import Times
 from overlaysim.vfs.hostfs import Process
 
@@ -27,29 +31,42 @@ F = TypeVar("F", bound=Callable[..., Any])
 _HIDDEN = re.compile(r"\.fuse_hidden[0-9a-f]{16}")
 Context = Callable[[], tuple[int, int, int, int]]
 _FALLOC_FL_KEEP_SIZE = 1
+_RENAME_EXCHANGE = 2
+#: How long (s) a caller's supplementary groups are trusted before /proc is read again.
+GROUPS_TTL = 1.0
 # Flags the kernel has already acted on (or that mean nothing to a simulated file): FUSE
 # passes the write offset, so O_APPEND must not append a second time.
 _OPEN_DROP = os.O_APPEND | os.O_DIRECT | os.O_ASYNC | os.O_NOCTTY | os.O_CREAT | os.O_EXCL
 
 
 class _Handle:
-    __slots__ = ("entries", "fd")
+    __slots__ = ("direct", "entries", "fd", "fresh", "path")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, path: str = "", direct: bool = False) -> None:
         self.fd = fd
+        self.path = path  # the name it was opened by (its kernel inode); renames follow
+        self.direct = direct
+        self.fresh = True  # no read served yet (see cache.Tracker.read_served)
         self.entries: list[tuple[str, dict[str, int], int]] | None = None
 
 
 def request(fn: F) -> F:
-    """Serialise the request, act as its caller, then tell the listener (``--explain``)."""
+    """Serialise the request, act as its caller, invalidate what it made stale, then tell
+    the listener (``--explain``)."""
 
     @functools.wraps(fn)
     def wrapper(self: Operations, *args: Any) -> Any:
         with self.mutex:
             pid = self.enter()
+            log = self.log
+            mark = len(log)
             try:
                 return fn(self, *args)
             finally:
+                if len(log) > mark:
+                    self.cache.events(log.since(mark))
+                if self.cache.stale:
+                    self.invalidate(self.cache.take())
                 if self.after is not None:
                     self.after(pid)
 
@@ -63,9 +80,20 @@ class Operations:
 
     def __init__(self, proc: Process, context: Context, *,
                  after: Callable[[int], None] | None = None,
-                 ready: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 ready: Callable[[], None] | None = None,
+                 caching: bool = True, root: str = "") -> None:  # fmt: skip
+        """``caching``: let the kernel keep names, attributes and pages (the daemon, where
+        every change comes through the mount); off, nothing outlives a request but an open
+        file's pages (the in-process mount, whose HostFS the Python API changes too).
+        ``root``: the simulation path served ("" : the overlay's mount point)."""
         self.proc = proc
         self.o = proc.os
+        self.log = proc.fs.events
+        self.timeout = cache.TIMEOUT if caching else 0.0
+        self.caching = caching
+        self.cache = cache.Tracker(root)
+        self.notifier: binding.Notifier | None = None
+        self.session = 0  # libfuse's struct fuse *, once mounted
         self.context = context
         self.after = after
         self.ready = ready
@@ -74,23 +102,34 @@ class Operations:
         self._numbers = itertools.count(1)
         self.hidden: dict[str, int] = {}  # libfuse's ".fuse_hidden*" name -> a dup'd fd
         self._cred: tuple[int, int, int] | None = None
-        self._groups: dict[tuple[int, int, int], frozenset[int]] = {}
+        self._groups: dict[tuple[int, int, int], tuple[float, frozenset[int]]] = {}
+        self._cred_until = 0.0
+        self._umask = -1
 
     # --- the caller -------------------------------------------------------------------------
     def enter(self) -> int:
         uid, gid, pid, umask = self.context()
-        if self._cred != (uid, gid, pid):
+        if self._cred != (uid, gid, pid) or (uid and time.monotonic() > self._cred_until):
             self._cred = (uid, gid, pid)
             self.proc.set_cred(uid, gid, self._groups_of(pid, uid, gid))
-        self.o.umask(umask & 0o777)
+        if umask != self._umask:
+            self._umask = umask
+            self.o.umask(umask & 0o777)
         return pid
 
     def _groups_of(self, pid: int, uid: int, gid: int) -> frozenset[int]:
-        """Supplementary groups, as libfuse's fuse_getgroups reads them (root needs none)."""
+        """Supplementary groups, as libfuse's fuse_getgroups reads them (root needs none).
+
+        Read from ``/proc/PID/status`` at most once per GROUPS_TTL per (pid, uid, gid): a
+        process's groups change only by setgroups(2) (CAP_SETGID, normally followed by a
+        uid change, a new key), and a recycled pid within that time is far-fetched."""
         if uid == 0 or pid <= 0:
             return frozenset()
         key = (pid, uid, gid)
-        found = self._groups.get(key)
+        now = time.monotonic()
+        self._cred_until = now + GROUPS_TTL
+        cached = self._groups.get(key)
+        found = cached[1] if cached is not None and cached[0] > now else None
         if found is None:
             found = frozenset()
             try:
@@ -103,14 +142,39 @@ class Operations:
                 pass
             if len(self._groups) > 256:
                 self._groups.clear()
-            self._groups[key] = found
+            self._groups[key] = (now + GROUPS_TTL, found)
         return found
 
     # --- handles ----------------------------------------------------------------------------
-    def _install(self, fd: int) -> int:
+    def _install(self, fd: int, path: str = "", direct: bool = False) -> int:
         n = next(self._numbers)
-        self.handles[n] = _Handle(fd)
+        self.handles[n] = _Handle(fd, path, direct)
         return n
+
+    def invalidate(self, paths: list[str], wait: float = cache.WAIT) -> None:
+        """Have the kernel drop what it cached of ``paths`` (see binding.Notifier)."""
+        if not paths or not self.session:
+            return
+        if self.notifier is None:  # started on first use: most mounts never need it
+            self.notifier = binding.Notifier(self.session)
+        self.notifier.send(paths, wait)
+
+    def open_paths(self) -> list[str]:
+        return sorted({h.path for h in self.handles.values() if h.path})
+
+    def _moved(self, old: str, new: str, exchange: bool) -> None:
+        self.cache.moved(old, new, exchange)
+        for h in self.handles.values():
+            p = h.path
+            if p == old or p.startswith(old + "/"):
+                h.path = new + p[len(old) :]
+            elif exchange and (p == new or p.startswith(new + "/")):
+                h.path = old + p[len(new) :]
+
+    def _changed_fd(self, h: _Handle) -> None:
+        """The open file ``h`` changed: its other names are stale."""
+        if self.cache.names:
+            self.cache.others(cache.ident(self.o.fstat(h.fd)), h.path)
 
     def _fd(self, fh: int) -> int:
         h = self.handles.get(fh)
@@ -171,18 +235,24 @@ class Operations:
 
     # --- lifecycle --------------------------------------------------------------------------
     def init(self, path: str) -> None:
+        self.session = binding.session_handle()
         if self.ready is not None:
             self.ready()
 
     def destroy(self, path: str) -> None:
-        return None
+        if self.notifier is not None:
+            self.notifier.stop()
+            self.notifier = None
 
     # --- attributes -------------------------------------------------------------------------
     @request
     def getattr(self, path: str | None, fh: int | None = None) -> dict[str, int]:
         target, _ = self._at(path, fh)
         if not isinstance(target, int):
-            return attrs.attrs(self.o.lstat(target))
+            s = self.o.lstat(target)
+            if s.st_nlink > 1:
+                self.cache.seen(target, s)
+            return attrs.attrs(s)
         s = self.o.fstat(target)
         reply = attrs.attrs(s)
         if reply["st_nlink"] and self._is_hidden(s):
@@ -203,16 +273,19 @@ class Operations:
     def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
         target, _ = self._at(path, fh)
         self.o.chmod(target, mode & 0o7777)
+        self._changed(path, fh)
 
     @request
     def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
         target, kw = self._at(path, fh)
         self.o.chown(target, uid, gid, **kw)
+        self._changed(path, fh)
 
     @request
     def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
         target, _ = self._at(path, fh)
         self.o.truncate(target, length)
+        self._changed(path, fh)
 
     @request
     def utimens(self, path: str | None, times: Times | None, fh: int | None = None) -> None:
@@ -225,6 +298,17 @@ class Operations:
             self.o.utime(target, None, **kw)
         else:
             self.o.utime(target, ns=ns, **kw)
+        self._changed(path, fh)
+
+    def _changed(self, path: str | None, fh: int | None) -> None:
+        """An attribute of the file at ``path`` (or open as ``fh``) changed."""
+        if not self.cache.names:
+            return
+        h = self.handles.get(fh) if fh else None
+        if h is not None:
+            self._changed_fd(h)
+        elif path is not None:
+            self.cache.changed(path)
 
     @request
     def access(self, path: str, amode: int) -> None:
@@ -255,10 +339,12 @@ class Operations:
             self.o.close(self.hidden.pop(path))
             return
         self.o.unlink(path)
+        self.cache.gone(path)
 
     @request
     def rmdir(self, path: str) -> None:
         self.o.rmdir(path)
+        self.cache.gone(path)
 
     @request
     def symlink(self, path: str, target: str) -> None:
@@ -267,40 +353,76 @@ class Operations:
     @request
     def link(self, path: str, target: str) -> None:
         self.o.link(target, path, follow_symlinks=False)
+        key = cache.ident(self.o.lstat(path))
+        self.cache.add(target, key)
+        self.cache.add(path, key)
+        self.cache.others(key, path)  # the old name's link count and ctime
 
     @request
     def rename(self, old: str, new: str, flags: int = 0) -> None:
         if not flags and _HIDDEN.fullmatch(posixpath.basename(new)) and (
             posixpath.dirname(old) == posixpath.dirname(new) and new not in self.hidden
         ) and self._hide(old, new):
+            self.cache.gone(old)
             return
         if old in self.hidden or new in self.hidden:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), old)
         self.o.renameat2(old, new, flags)
+        exchange = bool(flags & _RENAME_EXCHANGE)
+        if not exchange:
+            self.cache.gone(new)
+        self._moved(old, new, exchange)
 
     # --- files ------------------------------------------------------------------------------
     @request
-    def open(self, path: str, flags: int) -> tuple[int, bool]:
+    def open(self, path: str, flags: int) -> tuple[int, bool, bool]:
+        """(handle, direct_io, keep_cache): pages cached by earlier opens are kept when
+        reading them cannot differ from a read here (see cache.Tracker.may_keep)."""
         fd = self.o.open(path, (flags & ~_OPEN_DROP) | os.O_NOFOLLOW)
-        return self._install(fd), self._direct(fd)
+        s = self.o.fstat(fd)
+        direct = s.st_nlink > 1
+        if flags & os.O_TRUNC:
+            self.cache.changed(path)
+        keep = self.caching and not direct and self.cache.may_keep(s, self.proc.fs.clock())
+        return self._install(fd, path, direct), direct, keep
 
     @request
-    def create(self, path: str, mode: int, flags: int) -> tuple[int, bool]:
+    def create(self, path: str, mode: int, flags: int) -> tuple[int, bool, bool]:
         fd = self.o.open(path, (flags & ~(os.O_APPEND | os.O_DIRECT | os.O_ASYNC)) | os.O_CREAT,
                          mode)  # fmt: skip
-        return self._install(fd), self._direct(fd)
+        direct = self._direct(fd)
+        if flags & os.O_TRUNC and direct:
+            self.cache.changed(path)
+        return self._install(fd, path, direct), direct, False
 
     @request
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
-        return bytes(self.o.pread(self._fd(fh), size, offset))
+        h = self.handles.get(fh)
+        if h is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        if not h.fresh and not h.direct:
+            return bytes(self.o.pread(h.fd, size, offset))
+        before = self.o.fstat(h.fd)
+        data = bytes(self.o.pread(h.fd, size, offset))
+        after = self.o.fstat(h.fd)
+        if h.fresh:
+            h.fresh = False
+            self.cache.read_served(before, after, self.proc.fs.clock())
+        if h.direct and before.st_atime_ns != after.st_atime_ns:
+            self._changed_fd(h)  # the other names' atime
+        return data
 
     @request
     def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
-        return int(self.o.pwrite(self._fd(fh), data, offset))
+        h = self.handles.get(fh)
+        if h is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        n = int(self.o.pwrite(h.fd, data, offset))
+        self._changed_fd(h)
+        return n
 
-    @request
-    def flush(self, path: str | None, fh: int) -> None:
-        return None
+    # No ``flush``: close(2) has nothing to write back here, and without the operation
+    # libfuse answers ENOSYS once, after which the kernel sends no FLUSH at each close.
 
     @request
     def release(self, path: str | None, fh: int) -> None:
@@ -323,10 +445,13 @@ class Operations:
         fd = self._fd(fh)
         if not mode & _FALLOC_FL_KEEP_SIZE and offset + length > self.o.fstat(fd).st_size:
             self.o.ftruncate(fd, offset + length)
+            self._changed(path, fh)
 
     # --- directories ------------------------------------------------------------------------
     @request
     def opendir(self, path: str) -> int:
+        """Listings are never cached by the kernel: libfuse's high-level opendir does not
+        pass ``cache_readdir`` on, so every readdir asks the simulation."""
         return self._install(self.o.open(path, os.O_RDONLY | os.O_DIRECTORY))
 
     @request
@@ -377,8 +502,10 @@ class Operations:
     def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
         target, kw = self._at(path)
         self.o.setxattr(target, name, value, options, **kw)
+        self.cache.changed(path)
 
     @request
     def removexattr(self, path: str, name: str) -> None:
         target, kw = self._at(path)
         self.o.removexattr(target, name, **kw)
+        self.cache.changed(path)
