@@ -157,6 +157,25 @@ def story(t: Tour, where: str) -> None:
         "is a walk of diff/, nothing more."
     )
 
+    t.step("Ask your own questions: explain and compare")
+    said = t.run("explain", f"{NAME}:/hello.sh")
+    hidden = "whiteout" in said
+    t.why(("explain follows ovl_lookup layer by layer: the app layer still has hello.sh, "
+           "and the whiteout in upper hides it" if hidden else
+           "explain does NOT show the whiteout that hides hello.sh (unexpected)")
+          + "; it also says what the next write, chmod, rename or unlink would do.")  # fmt: skip
+    if not hidden:
+        t.failures.append(f"step {t.number}: explain does not name the whiteout of /hello.sh")
+    told = t.run("compare", "--image", archive, "-o", "redirect_dir=off", "-o", "redirect_dir=on",
+                 "--", "mv /etc /etc2")  # fmt: skip
+    exdev, redirect = "EXDEV /etc" in told, "redirect /etc2 -> 'etc'" in told
+    t.why("The same mv on this image's layers under two option sets: "
+          + ("without redirect_dir, rename(2) of a merged dir fails with EXDEV and mv copies "
+             "every file up; with it, one redirect xattr records the old name."
+             if exdev and redirect else "the EXDEV/redirect contrast is missing (unexpected)."))
+    if not (exdev and redirect):
+        t.failures.append(f"step {t.number}: compare does not show EXDEV against a redirect")
+
     t.step("runc underneath Docker")
     t.run("runc", "--root", MOBY_ROOT, "list")
     state = t.run("runc", "--root", MOBY_ROOT, "state", cid)

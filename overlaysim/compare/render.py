@@ -29,7 +29,7 @@ def _cell(s: Step | None) -> str:
 
 
 def render(c: Comparison, out: IO[str], *, all_commands: bool = False, width: int | None = None) -> None:
-    console = Console(file=out, width=width or 100, highlight=False, soft_wrap=False)
+    console = Console(file=out, width=width, highlight=False, soft_wrap=False)
     a, b = c.a, c.b
     console.print(f"lowers: {c.lowers.describe()}", markup=False)
     console.print(f"A: {a.options or '(defaults)'}", markup=False)

@@ -86,6 +86,13 @@ def _check_evidence(out: str, cwd: Path) -> None:
     masters = _after(out, "work/work")
     assert any(line.startswith("c--------- 2 root root 0, 0") for line in masters)
     assert _after(out, "docker diff web") == ["D /hello.sh", "C /tmp", "A /tmp/foo"]
+    # act two: explain names the whiteout that hides hello.sh; compare shows EXDEV vs redirect
+    explained = _after(out, "explain web:/hello.sh")
+    assert "  not visible in the merged view" in explained
+    assert any("search stopped by: whiteout in upper" in line for line in explained)
+    compared = "\n".join(_after(out, "compare --image"))
+    assert "EXDEV /etc" in compared and "redirect /etc2 -> 'etc'" in compared
+    assert "trusted.overlay.redirect" in compared
     # stop: merged/ gone; rm: only the image's layers remain
     layer_listing = _after(out, r"ls -l /var/lib/docker/overlay2/[0-9a-f]{64}'$")
     stopped = [line.split()[-1] for line in layer_listing[1:]]
