@@ -19,6 +19,9 @@ def decision(e: Event) -> str:
     if e.kind == "copy_up":
         if d.get("metadata_only"):
             return f"copy-up {where}: metadata only (0 data bytes)"
+        kind = str(d.get("type", ""))
+        if kind.startswith("dir"):
+            return f"copy-up {where} (directory)"
         return f"copy-up {where}: {int(d.get('bytes', 0))} bytes"
     if e.kind == "redirect":
         return f"redirect {where} -> {d.get('redirect')!r}"

@@ -39,16 +39,15 @@ def render(c: Comparison, out: IO[str], *, all_commands: bool = False, width: in
             console.print(f"{label}: the mount is refused: {side.refused}", markup=False)
     steps = [d for d in c.steps if all_commands or not d.same]
     if steps:
-        table = Table(title="commands that differ" if not all_commands else "commands",
-                      show_lines=True, expand=True)  # fmt: skip
-        table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("command", ratio=1)
-        table.add_column("A", ratio=2)
-        table.add_column("B", ratio=2)
-        for d in steps:
-            table.add_row(str(d.index + 1), escape(d.command), escape(_cell(d.a)), escape(_cell(d.b)))
+        console.print("commands that differ:" if not all_commands else "commands:")
+    for d in steps:
+        table = Table(title=f"{d.index + 1}. {escape(d.command)}", title_justify="left",
+                      expand=True)  # fmt: skip
+        table.add_column("A", ratio=1)
+        table.add_column("B", ratio=1)
+        table.add_row(escape(_cell(d.a)), escape(_cell(d.b)))
         console.print(table)
-    elif c.steps:
+    if not steps and c.steps:
         console.print(f"all {len(c.steps)} commands: same status, output and decisions")
     if c.upper:
         console.print("upper dirs differ:")
