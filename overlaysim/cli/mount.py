@@ -40,6 +40,10 @@ class _OptionalExplain(click.Command):
 @click.option("--live", is_flag=True,
               help="Write the real --upperdir/--workdir as the engine goes (whiteouts, "
                    "overlay xattrs, copy-ups visible while mounted); no write-back.")  # fmt: skip
+@click.option("--scratch-upper", "scratch", is_flag=True,
+              help="Without --upperdir: an empty upper dir in memory, dropped at unmount "
+                   "(-o scratch). Without either the mount is lowers-only and read-only, "
+                   "as the kernel's.")  # fmt: skip
 @click.option("-o", "options", multiple=True, metavar="OPTS",
               help="Overlay options (redirect_dir=on, metacopy=on, index=on, userxattr...), "
                    "mount flags (ro, nosuid, nodev, noexec, noatime...), or "
@@ -54,11 +58,13 @@ class _OptionalExplain(click.Command):
 @click.option("--container", metavar="NAME", help="With --world: the container to mount.")
 def mount(mountpoint: str, lowerdir: str | None, upperdir: str | None, workdir: str | None,
           options: tuple[str, ...], foreground: bool, explain: str | None,
-          world: str | None, container: str | None, live: bool = False) -> None:  # fmt: skip
+          world: str | None, container: str | None, live: bool = False,
+          scratch: bool = False) -> None:  # fmt: skip
     """Mount a simulated overlay of real lower dirs on MOUNTPOINT (FUSE).
 
     \b
-      overlaysim mount --lowerdir L1:L2 [--upperdir U --workdir W [--live]] [-o OPTS]
+      overlaysim mount --lowerdir L1:L2 [--upperdir U --workdir W [--live] | --scratch-upper]
+                       [-o OPTS]
                        [-f] [--explain[=FILE]] MOUNTPOINT
       overlaysim mount --world [FILE] --container NAME [-o FLAGS] [-f] MOUNTPOINT
       overlaysim umount MOUNTPOINT      (or fusermount3 -u MOUNTPOINT)
@@ -71,7 +77,7 @@ def mount(mountpoint: str, lowerdir: str | None, upperdir: str | None, workdir: 
     from overlaysim.fuse.errors import MountError
 
     if world is not None or container is not None:
-        if lowerdir or upperdir or workdir or live:
+        if lowerdir or upperdir or workdir or live or scratch:
             raise MountError("--world mounts a container's own layers: drop --lowerdir, "
                              "--upperdir, --workdir and --live")  # fmt: skip
         _world_mount(world or os.environ.get(ENVVAR, DEFAULT_WORLD), container or "",
@@ -79,7 +85,7 @@ def mount(mountpoint: str, lowerdir: str | None, upperdir: str | None, workdir: 
         return
     spec = parse_options.parse(mountpoint, lowerdir=lowerdir, upperdir=upperdir,
                                workdir=workdir, options=",".join(options),
-                               explain=explain, live=live)  # fmt: skip
+                               explain=explain, live=live, scratch=scratch)  # fmt: skip
     daemon.mount(spec, foreground=foreground)
 
 

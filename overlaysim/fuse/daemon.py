@@ -69,9 +69,8 @@ def mount(spec: MountSpec, *, foreground: bool) -> None:
         raise MountError(f"{spec.mountpoint}: already served by overlaysim (pid {rec.pid})")
     lock = writeback.UpperLock(spec.upperdir) if spec.upperdir else None
     try:
-        for d in (spec.upperdir, spec.workdir):
-            if d:
-                writeback.clean_leftovers(d)
+        if spec.upperdir and spec.workdir:
+            writeback.recover(spec.upperdir, spec.workdir)
         sim = simulation.build(spec)
         out = explain.open_output(spec.explain)
         run(spec.mountpoint, lambda notify: serve(sim, out, notify), foreground=foreground)
@@ -203,8 +202,7 @@ def _write_back(sim: simulation.SimMount, rec: runstate.Record) -> None:
     rec.save()
     try:
         if spec.upperdir is not None and spec.workdir is not None and not spec.live:
-            writeback.write_back(sim.fs, sim.upper, spec.upperdir)
-            writeback.write_back(sim.fs, sim.work, spec.workdir)
+            writeback.write_back_pair(sim.fs, sim.upper, spec.upperdir, sim.work, spec.workdir)
     except (WriteBackError, KeyboardInterrupt) as e:
         msg = str(e) if isinstance(e, WriteBackError) else (
             f"write-back interrupted; {spec.upperdir} was left as it was")

@@ -44,6 +44,7 @@ class MountSpec:
     explain: str | None = None  # "-" for stderr, a file name, or None
     source: str = "overlay"
     live: bool = False  # upper/work are the real dirs, written as the engine goes
+    scratch: bool = False  # no real upper: an empty one in memory, dropped at unmount
 
     @property
     def userxattr(self) -> bool:
@@ -94,7 +95,8 @@ def split_lowerdir(text: str) -> tuple[list[str], list[str]]:
 
 def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None = None,
           workdir: str | None = None, options: str = "", explain: str | None = None,
-          source: str = "overlay", live: bool = False) -> MountSpec:  # fmt: skip
+          source: str = "overlay", live: bool = False,
+          scratch: bool = False) -> MountSpec:  # fmt: skip
     """Read the flags and the ``-o`` list (``lowerdir=`` may come from either, not both);
     ``--live`` and ``-o live`` are one switch."""
     lowers: list[str] = []
@@ -129,6 +131,8 @@ def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None 
             explain = val
         elif opt == "live":
             live = True
+        elif opt == "scratch":
+            scratch = True
         elif opt in VFS_FLAGS:
             vfs.append(opt)
         elif opt in IGNORED or opt.startswith(IGNORED_PREFIXES):
@@ -141,7 +145,7 @@ def parse(mountpoint: str, *, lowerdir: str | None = None, upperdir: str | None 
         mountpoint=os.path.realpath(mountpoint), lowers=[_abs(p) for p in lowers],
         datadirs=[_abs(p) for p in datas], upperdir=_abs(upperdir) if upperdir else None,
         workdir=_abs(workdir) if workdir else None, overlay_options=overlay, vfs_flags=vfs,
-        explain=explain, source=source or "overlay", live=live,
+        explain=explain, source=source or "overlay", live=live, scratch=scratch,
     )  # fmt: skip
     validate(spec)
     return spec
@@ -183,7 +187,13 @@ def validate(spec: MountSpec) -> None:
             raise MountError("--live writes the real upper dir as it goes: give --upperdir "
                              "and --workdir")  # fmt: skip
         spec.workdir = None  # useless without an upper dir: the kernel ignores it too
+        # A lowers-only overlay is read-only, as the kernel's. (A world mount has no lowers
+        # here: the container's overlay brings its own upper.)
+        if spec.lowers and not spec.scratch and not spec.read_only:
+            spec.vfs_flags.append("ro")
         return
+    if spec.scratch:
+        raise MountError("--scratch-upper (-o scratch) replaces --upperdir: give one of them")
     if spec.workdir is None:
         raise MountError("missing 'workdir' (upperdir needs a workdir, as for the kernel)")
     _need_dir(spec.upperdir, "upperdir")

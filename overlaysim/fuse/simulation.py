@@ -7,7 +7,9 @@ upper and work read-write through one mapping of their common parent (the kernel
 on one mount), written as the engine goes, so nothing is written back.
 
 Without ``--live`` the upper and work dirs live in the simulation; with ``--upperdir`` they
-start as copies of the real ones and are written back at unmount
+start as copies of the real ones and are written back at unmount; with ``--scratch-upper``
+they start empty and are dropped; with neither the overlay has lowers only and is read-only,
+as the kernel mounts ``lowerdir=`` alone
 (:mod:`overlaysim.fuse.writeback`). The lowers are then imported up front (content and
 metadata in memory, read once, never written), not mapped: an in-memory upper is another
 filesystem than real lowers, and the engine would number inodes as for layers on two
@@ -18,6 +20,7 @@ share one filesystem, does not.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from overlaysim.fuse.errors import MountError
@@ -43,7 +46,9 @@ class SimMount:
         spec = self.spec
         pairs = [(f"{ROOT}/lower{i}", p) for i, p in enumerate(spec.lowers)]
         pairs += [(f"{ROOT}/data{i}", p) for i, p in enumerate(spec.datadirs)]
-        pairs += [(self.upper, spec.upperdir or "(memory)"), (self.work, spec.workdir or "(memory)")]
+        if self.upper:
+            pairs += [(self.upper, spec.upperdir or "(memory)"),
+                      (self.work, spec.workdir or "(memory)")]  # fmt: skip
         for sim, real in sorted(pairs, key=lambda x: -len(x[0])):
             text = text.replace(sim, real)
         return text
@@ -70,12 +75,15 @@ def build(spec: MountSpec) -> SimMount:
     elif spec.upperdir is not None and spec.workdir is not None:
         _import(fs, spec.upperdir, upper, "upperdir")
         _import(fs, spec.workdir, work, "workdir")
-    else:
+        _relink_work(fs, spec.upperdir, upper, spec.workdir, work)
+    elif spec.scratch:
         o.mkdir(upper, 0o755)
         o.mkdir(work, 0o755)
+    else:
+        upper = work = ""  # lowers only: read-only, as the kernel mounts it
     o.mkdir(merged, 0o755)
     data = "lowerdir=" + ":".join(lowers) + "".join("::" + d for d in datas)
-    data += f",upperdir={upper},workdir={work}"
+    data += f",upperdir={upper},workdir={work}" if upper else ""
     data += "".join("," + opt for opt in spec.overlay_options)
     try:
         fs.mount(spec.source, merged, "overlay", data)
@@ -113,3 +121,38 @@ def _import(fs: HostFS, real: str, sim: str, what: str) -> str:
     except OSError as e:
         raise MountError(f"{what} {real}: cannot be read: {e.strerror or e}") from None
     return sim
+
+
+def _real_links(top: str) -> dict[tuple[int, int], list[str]]:
+    """(st_dev, st_ino) -> names under real ``top`` of each non-directory with links > 1."""
+    found: dict[tuple[int, int], list[str]] = {}
+    for dirpath, dirs, files in os.walk(top):
+        for name in sorted(dirs + files):
+            path = os.path.join(dirpath, name)
+            s = os.lstat(path)
+            if not stat.S_ISDIR(s.st_mode) and s.st_nlink > 1:
+                found.setdefault((s.st_dev, s.st_ino), []).append(os.path.relpath(path, top))
+    return found
+
+
+def _relink_work(fs: HostFS, real_upper: str, upper: str, real_work: str, work: str) -> None:
+    """Two imports cannot see the hard links between the upper and work dirs (an index entry
+    is a link of its upper file): make those work entries links of the upper files again,
+    keeping their parent dirs' times."""
+    o = fs.os
+    try:
+        in_upper = _real_links(real_upper)
+        in_work = _real_links(real_work)
+    except OSError as e:
+        raise MountError(f"upperdir {real_upper}: cannot be read: {e.strerror or e}") from None
+    for key, names in in_work.items():
+        if key not in in_upper:
+            continue
+        src = f"{upper}/{in_upper[key][0]}"
+        for rel in names:
+            dst = f"{work}/{rel}"
+            parent = dst.rsplit("/", 1)[0]
+            ps = o.lstat(parent)
+            o.unlink(dst)
+            o.link(src, dst, follow_symlinks=False)
+            o.utime(parent, ns=(ps.st_atime_ns, ps.st_mtime_ns))

@@ -92,11 +92,14 @@ def unmount(mountpoint: str, *, lazy: bool = False, timeout: float = 600.0,
             raise UnmountError(cur.error)
         if not cur.alive():
             runstate.remove(mp)
-            for d in (cur.upperdir, cur.workdir):
-                if d:
-                    writeback.clean_leftovers(d)
+            done: list[str] = []
+            if cur.upperdir and cur.workdir:
+                done = writeback.recover(cur.upperdir, cur.workdir)
             if fstype_at(mp) == FSTYPE:
                 detach(mp, lazy=True)  # a dead mount (ENOTCONN): --wait would wait forever
+            if any(x.startswith("completed") for x in done):
+                return (f"the daemon serving {mp} (pid {cur.pid}) died in its journalled "
+                        "write-back; completed it")  # fmt: skip
             raise UnmountError(f"the daemon serving {mp} (pid {cur.pid}) died before "
                                f"writing back{cur.left_as_it_was()}")  # fmt: skip
         waited = time.monotonic() - start

@@ -27,8 +27,11 @@ WRITER = """
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 n = int(sys.argv[2])
+hold = int(sys.argv[4]) if len(sys.argv) > 4 else -1  # stop there until stdin says go
 i = 0
 while n < 0 or i < n:
+    if i == hold:
+        sys.stdin.readline()
     try:
         os.write(fd, b"line %06d of a steady writer\\n" % i)
     except OSError as e:
@@ -186,16 +189,22 @@ def test_explain_file_streams_events_as_they_happen(d: SimpleNamespace) -> None:
 def test_umount_of_a_busy_mount_is_refused_and_lazy_waits_for_the_writer(d: SimpleNamespace) -> None:
     up(d)
     target = d.mnt / "log"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), "40", "0.03"],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    # The writer holds its file open at line 20 until told to go on: the mount is busy by
+    # construction, however slow the machine (a writer that had finished would not be).
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), "40", "0.002", "20"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        fh.wait_for(lambda: target.exists() and target.stat().st_size > 0, what="the writer")
+        fh.wait_for(lambda: target.exists() and target.stat().st_size >= 20 * len(LINE % 0),
+                    what="the writer")  # fmt: skip
         busy = fh.run([fh.OVERLAYSIM, "umount", str(d.mnt)], d.run)
         assert "target is busy" in one_line_error(busy)
         assert fh.fstype(d.mnt) == "fuse.overlaysim" and (d.mnt / "a").read_text() == "aaa\n"
         lazy = fh.run([fh.OVERLAYSIM, "umount", "--lazy", str(d.mnt)], d.run)
         assert lazy.returncode == 0, lazy.stderr
         assert fh.fstype(d.mnt) is None  # detached at once
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.close()
         assert writer.wait(timeout=60) == 0  # and the writer never noticed
     finally:
         writer.kill()
