@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -233,11 +234,12 @@ def exec_(
     """
     stdin, lines = terminal.container_stdin(interactive)
     with daemon_session(world) as d:
-        watcher = None
-        if explain:
-            from overlaysim.explain.live import Watcher
+        from overlaysim.explain.live import Watcher
+        from overlaysim.world.eventlog import sink
 
-            watcher = Watcher(d.fs.events, sys.stderr, relative=True)
+        # the world's event log takes this command's events; --explain also prints them
+        watcher = Watcher(d.fs.events, sys.stderr if explain else None, relative=True,
+                          sink=sink(d.fs, "docker exec"))  # fmt: skip
         code = d.exec(
             container,
             list(command),
@@ -249,8 +251,7 @@ def exec_(
             workdir=workdir,
             env=list(env),
         )
-        if watcher is not None:
-            watcher.report(" ".join(command), code)
+        watcher.report(shlex.join(command), code)
     exit_with(code)
 
 

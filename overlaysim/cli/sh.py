@@ -54,10 +54,12 @@ def sh(command: str | None, world: str, explain: bool = False, as_json: bool = F
             group=id_names(fs.os, "/etc/group") or None,
             clock=lambda: fs.clock() / 1e9,
         )  # fmt: skip
-        if explain or as_json:
-            from overlaysim.explain.live import Watcher
+        from overlaysim.explain.live import Watcher
+        from overlaysim.world.eventlog import sink
 
-            shell.after_command = Watcher(fs.events, sys.stderr, as_json).after_command
+        # each command's events go to the world's event log; --explain also prints them
+        out = sys.stderr if explain or as_json else None
+        shell.after_command = Watcher(fs.events, out, as_json, sink=sink(fs, "sh")).after_command
         if command is not None:
             status = shell.run(command)
         elif sys.stdin.isatty():

@@ -91,6 +91,36 @@ def info(world: str, as_json: bool) -> None:
         click.echo(f"  {line}")
 
 
+@world.command("log")
+@click.argument("container", required=False)
+@world_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+def log(container: str | None, world: str, as_json: bool) -> None:
+    """Print the world's event log: the overlay decisions each command made, oldest first
+    (the newest 10,000 per container are kept; a container's go with docker rm).
+
+    \b
+    Example:
+      overlaysim world log web
+      overlaysim world log --json
+    """
+    from overlaysim.world.eventlog import for_cli
+
+    with open_world(world, create=True, write=False) as w:
+        rows, dropped = for_cli(w, container)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    for r in rows:
+        who = r["container_name"] or r["mount"]
+        click.echo(f"{r['time']}  {who}  {r['source']}: {r['command']}\n    {r['text']}")
+    if dropped:
+        click.echo(f"({dropped} older events were dropped: the log keeps the newest "
+                   "10,000 per container)")
+    if not rows:
+        click.echo("the event log is empty" + (f" for {container}" if container else ""))
+
+
 @world.command("reset")
 @world_option
 @click.option("--seed", type=int, default=None, help="Seed of the new machine (default 0); a "

@@ -11,7 +11,7 @@ import stat as st
 from typing import Any
 
 from overlaysim.errors import OverlaySimError
-from overlaysim.explain import dockerinfo, whatif
+from overlaysim.explain import dockerinfo, history, whatif
 from overlaysim.explain.provenance import Hit, presence, walk
 from overlaysim.explain.target import ExplainError, Target, plain_target, split_spec
 
@@ -107,6 +107,7 @@ def explain(world: Any, spec: str) -> dict[str, Any]:
     up = next((p.hit for p in present if p.hit.layer.role == "upper"), None)
     snap = world.snapshot()
     outcomes = whatif.run(snap, "explain", target, o)
+    past, dropped = history.of(world, target.mount, target.path)
     return {
         "target": {"kind": target.kind, "name": target.name, "mount": target.mount,
                    "path": target.path, "merged_path": target.merged},
@@ -129,4 +130,6 @@ def explain(world: Any, spec: str) -> dict[str, Any]:
         "upper_xattrs": _xattr_json(up.xattrs) if up is not None else None,
         "index": _index_state(o, target, up),
         "what_if": [x.as_json() for x in outcomes],
+        "history": past,
+        "history_dropped": dropped,
     }

@@ -8,8 +8,10 @@ plain words to stderr, so the command's own output on stdout stays as it was.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import IO, Any
 
+from overlaysim.events import Event
 from overlaysim.explain import narrate
 
 
@@ -42,10 +44,15 @@ def command_text(node: Any) -> str:
 
 
 class Watcher:
-    """Reports the events of ``events`` (an EventLog) that appeared since the last report."""
+    """Reports the events of ``events`` (an EventLog) that appeared since the last report.
 
-    def __init__(self, events: Any, out: IO[str], as_json: bool = False,
-                 relative: bool = False) -> None:  # fmt: skip
+    ``out`` None prints nothing; ``sink`` (the world's event log, ``world.eventlog.sink``) is
+    handed each command's label and events, so the saved log and ``--explain`` agree."""
+
+    def __init__(self, events: Any, out: IO[str] | None, as_json: bool = False,
+                 relative: bool = False,
+                 sink: Callable[[str, list[Event]], None] | None = None) -> None:  # fmt: skip
+        self.sink = sink
         self.relative = relative  # paths from the overlay's root (a container's view)
         self.events = events
         self.out = out
@@ -55,6 +62,10 @@ class Watcher:
     def report(self, label: str, status: int | None = None) -> None:
         new = [e for e in self.events.since(self.mark) if e.kind not in narrate.QUIET]
         self.mark = len(self.events)
+        if self.sink is not None:
+            self.sink(label, new)
+        if self.out is None:
+            return
         if self.as_json:
             row = {"command": label, "status": status, "events": [narrate.as_json(e, self.relative) for e in new]}
             self.out.write(json.dumps(row, sort_keys=True) + "\n")

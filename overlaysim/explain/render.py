@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from overlaysim.world.eventlog import MAX_PER_CONTAINER
+
 
 def _layer(layer: dict[str, Any]) -> str:
     text = f"{layer['role']}: {layer['label']}"
@@ -66,4 +68,14 @@ def text(r: dict[str, Any]) -> str:
             out.append("    - no overlay decision (no copy-up, whiteout or xattr)")
         for c in w["upper"]:
             out.append(f"    upper: {c}")
+    out.append("")
+    out.append("History (the world's event log: what commands did to this path):")
+    past = r.get("history") or []
+    for h in past:
+        out.append(f"  {h['text']}")
+    if not past:
+        out.append("  nothing logged for this path")
+    if r.get("history_dropped"):
+        out.append(f"  ({r['history_dropped']} older events of this container were dropped: "
+                   f"the log keeps the newest {MAX_PER_CONTAINER} per container)")  # fmt: skip
     return "\n".join(out)

@@ -135,26 +135,49 @@ def _upper_state(bands: list[Band], contents: list[dict[str, Entry]]) -> list[di
 def from_world(world: Any, name: str, where: str, max_paths: int = MAX_PATHS) -> Report:
     """A report of IMAGE or CONTAINER of a saved world (a container's name wins, as in explain).
 
-    The world keeps files and mounts but not the engine's event log (world/machine.py), so a
-    container's copy-ups cannot be put in time order: its upper dir's state is shown instead."""
+    A container's copy-ups come from the world's event log, in the order its commands made
+    them (:mod:`overlaysim.report.logged`); with nothing logged (a world saved before the log
+    existed, a container that never ran) its upper dir's state is shown instead."""
+    from overlaysim.report import logged
+
     snap = _Snap(world, where)
     scratch = snap.copy()
     target = resolve(scratch, f"{name}:/")
     layers = [x for x in target.layers if not (target.kind == "image" and x.role == "upper")]
     bands, contents = _bands(scratch.fs.os, layers)
-    rows, total = _rows(snap, f"{name}:", contents, bands, set(), max_paths)
+    past = logged.entries(world, target.mount) if target.kind == "container" else []
+    ups = logged.copy_ups(past)
+    rows, total = _rows(snap, f"{name}:", contents, bands, {c.path for c in ups}, max_paths)
     rep = Report(target.kind, target.name, bands, rows, total, None)
     if target.kind == "image":
         rep.copy_ups = []  # an image is read-only: nothing was ever copied up
         rep.notes.append("An image has no upper layer: explain's what-ifs use a scratch upper "
                          "(a fresh container's), and nothing has been copied up.")  # fmt: skip
+    elif past:
+        index = {r.path: i for i, r in enumerate(rows)}
+        for c in ups:
+            c.row = index.get(c.path)
+        rep.copy_ups = ups[:MAX_BARS]
+        rep.copy_up_count = len(ups)
+        rep.copy_up_bytes = sum(c.bytes for c in ups)
+        rep.decisions = logged.decisions(past)
+        said = {(e.time_ns, e.source, e.command) for e in past}
+        rep.facts.append(("commands in the event log", str(len(said))))
+        lost = logged.dropped(world, past)
+        if lost:
+            rep.notes.append(f"{lost} older events of this container were dropped from the "
+                             "world's event log (it keeps the newest 10,000 per container).")
+        if len(ups) > MAX_BARS:
+            rep.notes.append(f"The first {MAX_BARS} of {len(ups)} copy-ups are drawn; the "
+                             "totals count all of them.")  # fmt: skip
     else:
         rep.upper_state = _upper_state(bands, contents)
-        rep.notes.append("The saved world keeps files and mounts, not the engine's event log, "
-                         "so this container's copy-ups have no time order: its upper layer's "
-                         "content is listed instead. For a timeline, replay a trace into it: "
-                         "overlaysim report NAME --trace TRACE.")  # fmt: skip
-    rep.facts = [("layers", str(len(bands))), ("mount options", _options(target))]
+        rep.notes.append("The world's event log has nothing for this container (it never ran "
+                         "a command since the log exists, or the world was saved by an older "
+                         "overlaysim), so its copy-ups have no time order: its upper layer's "
+                         "content is listed instead. For a timeline of a trace, replay it into "
+                         "it: overlaysim report NAME --trace TRACE.")  # fmt: skip
+    rep.facts = [("layers", str(len(bands))), ("mount options", _options(target)), *rep.facts]
     return rep
 
 

@@ -102,7 +102,8 @@ def _copyup_table(rep: Report) -> str:
     ups = (rep.copy_ups or [])[:MAX_BARS]
     if not ups:
         return ""
-    head = "<tr><th>#</th><th>trace line</th><th>call</th><th>path</th><th>type</th>" \
+    cause = "call" if rep.kind == "replay" else "command (from the world's event log)"
+    head = f"<tr><th>#</th><th>trace line</th><th>{cause}</th><th>path</th><th>type</th>" \
            "<th>from</th><th>bytes</th></tr>"  # fmt: skip
     body = "".join(
         f'<tr class="copyup-row"{_row_attr(c.row)}>'

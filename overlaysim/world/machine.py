@@ -6,8 +6,9 @@ belong in a file (seeds, counters) goes in ``meta``. ``open_world`` is the unit 
 command: load (or create), run the body, and save in one transaction only if the body
 returned normally, so a failed or killed command leaves the previous world untouched.
 
-Not saved: processes (cwd, open fds, chroot, umask), pipes' buffered bytes and the event log;
-a command's processes end with it, as they would on a machine between two shell commands.
+Not saved: processes (cwd, open fds, chroot, umask) and pipes' buffered bytes; a command's
+processes end with it, as they would on a machine between two shell commands. The engine's
+decisions on containers' overlays are saved as the world's event log (``world.eventlog``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from overlaysim.errors import WorldError
 from overlaysim.vfs import procfs
 from overlaysim.vfs.hostfs import HostFS
 from overlaysim.vfs.superblock import StepClock, wall_clock
-from overlaysim.world import clock, store
+from overlaysim.world import clock, eventlog, store
 from overlaysim.world.restore import rebuild
 from overlaysim.world.snapshot import Snapshot, capture
 
@@ -54,6 +55,8 @@ class World:
         self.fs = fs
         self.meta: dict[str, Any] = {} if meta is None else meta
         self.seed = seed
+        self.log = eventlog.WorldLog()
+        eventlog.attach(fs, self.log)
 
     @classmethod
     def new(cls, seed: int | None = None, wall: bool = False, start_ns: int | None = None
@@ -94,7 +97,15 @@ class World:
         if type(self.seed) is not int:
             raise WorldError("world.seed must be an integer")
         snap.state["seed"] = str(self.seed)
+        snap.events = self.log.rows()
+        if self.log.dropped:
+            snap.state["eventlog_dropped"] = json.dumps(self.log.dropped, sort_keys=True)
         return snap
+
+    def save_log(self, source: str) -> None:
+        """Before a save: log the events no watcher labelled, forget removed containers."""
+        self.log.record_rest(self.fs, source)
+        self.log.forget_removed(self.fs)
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, where: str) -> World:
@@ -106,7 +117,14 @@ class World:
             raise WorldError(f"{where}: corrupt world file (bad meta or seed)") from None
         if not isinstance(meta, dict):
             raise WorldError(f"{where}: corrupt world file (meta is not an object)")
-        return cls(fs, meta, seed)
+        world = cls(fs, meta, seed)
+        try:
+            dropped = json.loads(snap.state.get("eventlog_dropped", "{}"))
+            world.log = eventlog.WorldLog(snap.events, dropped if isinstance(dropped, dict) else {})
+        except (ValueError, TypeError, IndexError):
+            raise WorldError(f"{where}: corrupt world file (bad event log)") from None
+        eventlog.attach(fs, world.log)
+        return world
 
 
 def load_world(path: str | os.PathLike[str]) -> World:
@@ -149,6 +167,7 @@ def open_world(
         world = World.new()
         yield world
         if write:
+            world.save_log(_command_name())
             store.write_new(p, world.snapshot())
         return
     if not write:
@@ -157,4 +176,18 @@ def open_world(
     with store.session(p) as s:
         world = World.from_snapshot(s.read(), p)
         yield world
+        world.save_log(_command_name())
         s.commit(world.snapshot())
+
+
+def _command_name() -> str:
+    """The running CLI command (``docker start``), the label of events no watcher labelled."""
+    try:
+        import click
+
+        ctx = click.get_current_context(silent=True)
+    except ImportError:
+        ctx = None
+    if ctx is None:
+        return "overlaysim"
+    return " ".join(ctx.command_path.split()[1:]) or "overlaysim"

@@ -66,6 +66,8 @@ class Snapshot:
     dentries: list[DentryRow] = field(default_factory=list)
     xattrs: list[XattrRow] = field(default_factory=list)
     mounts: list[MountRow] = field(default_factory=list)
+    #: the world's event log (:mod:`overlaysim.world.eventlog`), oldest first
+    events: list[Any] = field(default_factory=list)
     #: clock, id counters, seed, the world's JSON meta: key -> JSON text
     state: dict[str, str] = field(default_factory=dict)
 

@@ -23,7 +23,7 @@ from overlaysim.world import holder
 from overlaysim.world.snapshot import Snapshot
 
 FORMAT = "overlaysim-world"
-SCHEMA = 1
+SCHEMA = 2  # 2: the ``events`` table (world/eventlog.py); a schema-1 file has no log
 BUSY_TIMEOUT_S = 30.0
 
 _TABLES = {
@@ -42,16 +42,22 @@ _TABLES = {
     "mounts": "pos INTEGER PRIMARY KEY, id INTEGER NOT NULL, source BLOB NOT NULL, "
     "fstype TEXT NOT NULL, options BLOB NOT NULL, data BLOB NOT NULL, rdonly INTEGER NOT NULL, "
     "root INTEGER, parent_pos INTEGER, mp_inode INTEGER, mp_path TEXT, overlay TEXT",
+    "events": "seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, container TEXT NOT NULL, "
+    "mount TEXT NOT NULL, source TEXT NOT NULL, command TEXT NOT NULL, kind TEXT NOT NULL, "
+    "path TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL",
 }
+#: tables added after schema 1: an older file lacks them and loads with them empty
+_ADDED = {"events": 2}
 _WITHOUT_ROWID = {"dentries", "xattrs"}
-_COLUMNS = {"superblocks": 6, "blobs": 3, "inodes": 14, "dentries": 4, "xattrs": 4, "mounts": 12}
+_COLUMNS = {"superblocks": 6, "blobs": 3, "inodes": 14, "dentries": 4, "xattrs": 4, "mounts": 12,
+            "events": 10}
 _ORDER = {"superblocks": "id", "blobs": "id", "inodes": "id", "dentries": "dir, pos",
-          "xattrs": "inode, pos", "mounts": "pos"}  # fmt: skip
+          "xattrs": "inode, pos", "mounts": "pos", "events": "seq"}  # fmt: skip
 
 
 def _ddl(name: str) -> str:
     tail = " STRICT, WITHOUT ROWID" if name in _WITHOUT_ROWID else " STRICT"
-    return f"CREATE TABLE {name} ({_TABLES[name]}){tail}"
+    return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[name]}){tail}"
 
 
 def is_absent(path: str) -> bool:
@@ -120,7 +126,7 @@ def _check(conn: sqlite3.Connection, path: str) -> dict[str, str]:
         )
     if schema < 1:
         raise WorldError(f"{path}: corrupt world file (bad schema version {schema})")
-    missing = sorted(set(_TABLES) - tables)
+    missing = sorted(n for n in set(_TABLES) - tables if _ADDED.get(n, 1) <= schema)
     if missing:
         raise WorldError(f"{path}: corrupt world file (missing table {missing[0]})")
     return meta
@@ -128,7 +134,10 @@ def _check(conn: sqlite3.Connection, path: str) -> dict[str, str]:
 
 def _read(conn: sqlite3.Connection, meta: dict[str, str]) -> Snapshot:
     snap = Snapshot(state=meta)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for name, width in _COLUMNS.items():
+        if name not in tables:  # added by a later schema: an older world has none of these
+            continue
         rows = conn.execute(f"SELECT * FROM {name} ORDER BY {_ORDER[name]}").fetchall()
         if rows and len(rows[0]) != width:
             raise sqlite3.DatabaseError(f"table {name} has {len(rows[0])} columns, not {width}")
@@ -139,9 +148,9 @@ def _read(conn: sqlite3.Connection, meta: dict[str, str]) -> Snapshot:
 def _write(conn: sqlite3.Connection, snap: Snapshot, *, fresh: bool) -> None:
     """Replace every row; the caller holds the transaction."""
     for name in _TABLES:
-        if fresh:
+        if fresh or name in _ADDED:  # an older world gains the tables of this schema
             conn.execute(_ddl(name))
-        else:
+        if not fresh:
             conn.execute(f"DELETE FROM {name}")
     meta = dict(snap.state, format=FORMAT, schema=str(SCHEMA))
     conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))

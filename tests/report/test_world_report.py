@@ -129,22 +129,43 @@ def test_a_real_click_in_chromium_shows_the_explanation(world: str, image_page: 
     assert selected == str(i)
 
 
-def test_container_without_events_lists_its_upper_layer(world: str, tmp_path: Path) -> None:
+def _lower_size(path: str) -> int:
+    """The size of ``path`` in the topmost image layer tar that has it."""
+    for members in reversed(_tars()):
+        for m in members:
+            if "/" + m.name.lstrip("./") == path:
+                return m.size
+    raise AssertionError(f"{path} is in no layer tar")
+
+
+def test_container_timeline_comes_from_the_world_event_log(world: str, tmp_path: Path) -> None:
     page = _report(world, tmp_path / "ran.html", "ran")
     dom = _dom(page, tmp_path)
     bands = dom.find("g", "band")
     assert [b.attrs["data-role"] for b in bands][:2] == ["upper", "lower1"]
     assert len(bands) == len(_tars()) + 2  # container layer, init layer, the image's
-    assert dom.by_id("no-events") and not dom.find(None, id="timeline")
-    state = {r.children[0].all_text(): r.children[3].all_text()
-             for r in dom.find("tr", "upper-row")}  # fmt: skip
-    assert state["/somefile.txt"].startswith("whiteout")
-    assert state["/root/saved.txt"].startswith("copied up")
+    assert not dom.find(None, id="no-events") and dom.by_id("timeline")
+    bars = {b.attrs["data-path"]: b for b in dom.find("rect", "copyup")}
+    assert int(bars["/root/saved.txt"].attrs["data-bytes"]) == _lower_size("/root/saved.txt")
+    summary = dom.by_id("copyup-summary")
+    assert int(summary.attrs["data-bytes"]) == sum(int(b.attrs["data-bytes"]) for b in bars.values())
+    assert "1 whiteouts" in summary.all_text()  # rm /somefile.txt
+    logged = json.loads(_cli(world, "world", "log", "ran", "--json").output)
+    assert int(summary.attrs["data-count"]) == sum(r["kind"] == "copy_up" for r in logged)
+    cmd = next(r for r in dom.find("tr", "copyup-row") if "/root/saved.txt" in r.all_text())
+    assert "`sh -c 'echo hi >> /root/saved.txt; rm /somefile.txt'` (docker run)" in cmd.all_text()
     assert bands[0].attrs["data-whiteouts"] == "1"
     row = _rows(dom)["/somefile.txt"]
     assert "removed" in row.classes and row.find("g", "whiteout", data_band="0")
     saved = _rows(dom)["/root/saved.txt"]
     assert saved.attrs["data-winner"] == "0"  # the container layer's copy wins
+    assert bars["/root/saved.txt"].attrs["data-i"] == saved.attrs["data-i"]  # bar -> its row
+
+
+def test_container_without_events_lists_its_upper_layer(world: str, tmp_path: Path) -> None:
+    dom = _dom(_report(world, tmp_path / "web.html", "web"), tmp_path)  # created, never ran
+    assert dom.by_id("no-events") and not dom.find(None, id="timeline")
+    assert dom.by_id("upper-state-empty")
 
 
 def test_the_page_is_self_contained_and_readable(image_page: Path, tmp_path: Path) -> None:
