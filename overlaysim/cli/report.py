@@ -111,8 +111,9 @@ def report(name: str | None, output: str, trace: Sequence[str], max_paths: int, 
       overlaysim report --trace build.strace --lowerdir /srv/l2:/srv/l1 -o build.html
       overlaysim report web --trace ops.jsonl -o web-run.html   (replayed into a copy)
 
-    A container's saved state has no event log, so its page lists what its upper layer holds;
-    a replay's page has the copy-ups in the order they happened. Open a page at
+    A container's page draws the copy-ups of the world's event log (see overlaysim world
+    log), with the command that caused each; with nothing logged it lists what its upper
+    layer holds. A replay's page has the copy-ups in the order they happened. Open a page at
     FILE#explain=/etc/passwd to show that path's explanation.
     """
     from overlaysim.replay.executor import MAX_FILE_BYTES
