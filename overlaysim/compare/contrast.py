@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overlaysim.compare.side import Lowers, SideResult, Step, run_side
+from overlaysim.compare.treediff import Row, differences
 from overlaysim.events import Event
 from overlaysim.explain import narrate
-from overlaysim.testing.observe import diff
 
 
 def decision(e: Event) -> str:
@@ -47,18 +47,20 @@ class Comparison:
     a: SideResult
     b: SideResult
     steps: list[StepDiff] = field(default_factory=list)
-    upper: list[str] = field(default_factory=list)
+    upper: list[Row] = field(default_factory=list)
+    work: list[Row] = field(default_factory=list)  # index entries (index=on), temp names normalised
 
     @property
     def labels(self) -> tuple[str, str]:
         return ("A", "B")
 
     def differs(self) -> bool:
-        return bool(self.upper) or any(not s.same for s in self.steps) or (
+        return bool(self.upper or self.work) or any(not s.same for s in self.steps) or (
             (self.a.refused is None) != (self.b.refused is None))  # fmt: skip
 
     def totals(self, side: SideResult) -> dict[str, Any]:
         entries = side.upper.entries if side.upper is not None else {}
+        work = side.work.entries if side.work is not None else {}
         kinds = side.counts()
         return {
             "options": side.options, "refused": side.refused,
@@ -66,6 +68,7 @@ class Comparison:
             "whiteouts": kinds.get("whiteout", 0), "opaque": kinds.get("opaque", 0),
             "redirects": kinds.get("redirect", 0), "exdev": kinds.get("exdev", 0),
             "upper_entries": len([p for p in entries if p]),
+            "index_entries": len([p for p in work if p.startswith("index/") and p != "index/#"]),
             "failed_commands": sum(1 for s in side.steps if s.status != 0),
         }  # fmt: skip
 
@@ -83,7 +86,8 @@ class Comparison:
             "differs": self.differs(),
             "commands": [{"index": d.index, "command": d.command, "same": d.same,
                           "A": step(d.a), "B": step(d.b)} for d in self.steps],
-            "upper_differences": self.upper,
+            "upper_differences": [r.as_json() for r in self.upper],
+            "work_differences": [r.as_json() for r in self.work],
         }  # fmt: skip
 
 
@@ -103,7 +107,9 @@ def contrast(lowers: Lowers, a: SideResult, b: SideResult) -> Comparison:
         command = either.command if either is not None else ""
         c.steps.append(StepDiff(i, command, _same(x, y), x, y))
     if a.upper is not None and b.upper is not None:
-        c.upper = diff(a.upper, b.upper, labels=c.labels)
+        c.upper = differences(a.upper, b.upper)
+    if a.work is not None and b.work is not None:
+        c.work = differences(a.work, b.work)
     return c
 
 

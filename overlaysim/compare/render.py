@@ -10,11 +10,14 @@ from rich.table import Table
 
 from overlaysim.compare.contrast import Comparison, decision
 from overlaysim.compare.side import Step
+from overlaysim.compare.treediff import Row
 
 _TOTALS = (("copied_bytes", "bytes copied up"), ("copy_ups", "copy-ups"),
            ("whiteouts", "whiteouts"), ("opaque", "opaque dirs"), ("redirects", "redirects"),
            ("exdev", "EXDEV refusals"), ("upper_entries", "entries in upper"),
+           ("index_entries", "index entries"),
            ("failed_commands", "failed commands"))  # fmt: skip
+_ALWAYS = ("copied_bytes", "upper_entries")
 
 
 def _cell(s: Step | None) -> str:
@@ -26,6 +29,16 @@ def _cell(s: Step | None) -> str:
         lines += [f"> {line}" for line in out.splitlines()[:4]]
     lines += [decision(e) for e in s.events] or ["no overlay decision"]
     return "\n".join(lines)
+
+
+def _rows_table(rows: list[Row], title: str) -> Table:
+    table = Table(title=title, title_justify="left", expand=True)
+    table.add_column("path: what", ratio=5, overflow="fold")
+    table.add_column("A", ratio=4, overflow="fold")
+    table.add_column("B", ratio=4, overflow="fold")
+    for r in rows:
+        table.add_row(escape(f"{r.path}: {r.what}"), escape(r.a), escape(r.b))
+    return table
 
 
 def render(c: Comparison, out: IO[str], *, all_commands: bool = False, width: int | None = None) -> None:
@@ -49,18 +62,19 @@ def render(c: Comparison, out: IO[str], *, all_commands: bool = False, width: in
         console.print(table)
     if not steps and c.steps:
         console.print(f"all {len(c.steps)} commands: same status, output and decisions")
-    if c.upper:
-        console.print("upper dirs differ:")
-        for line in c.upper:
-            console.print(f"  {line}", markup=False)
-    elif a.upper is not None and b.upper is not None:
+    for rows, where in ((c.upper, "upper"), (c.work, "work")):
+        if rows:
+            console.print(_rows_table(rows, f"{where} dirs differ"))
+    if not c.upper and a.upper is not None and b.upper is not None:
         console.print("upper dirs: the same")
-    totals = Table(title="totals", expand=False)
+    totals = Table(title="totals (* differs)", expand=False)
     totals.add_column("")
     totals.add_column("A", justify="right")
     totals.add_column("B", justify="right")
     ta, tb = c.totals(a), c.totals(b)
     for key, name in _TOTALS:
-        mark = "" if ta[key] == tb[key] else " *"
-        totals.add_row(name + mark, str(ta[key]), str(tb[key]))
+        same = ta[key] == tb[key]
+        if same and not all_commands and key not in _ALWAYS:
+            continue  # short by default (80 columns, make demo): what differs, and the sizes
+        totals.add_row(name + ("" if same else " *"), str(ta[key]), str(tb[key]))
     console.print(totals)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overlaysim.demo_layers import build_app, build_base
-from overlaysim.errors import UsageError
+from overlaysim.errors import OverlaySimError, UsageError
 from overlaysim.events import Event
 from overlaysim.replay import (
     EPOCH_NS,
@@ -21,7 +21,7 @@ from overlaysim.replay import (
 )
 from overlaysim.shell.context import id_names
 from overlaysim.shell.executor import Shell
-from overlaysim.testing.observe import Snapshot, snapshot
+from overlaysim.testing.observe import Snapshot, snapshot, snapshot_work
 from overlaysim.vfs.hostfs import HostFS
 from overlaysim.vfs.superblock import StepClock
 
@@ -32,17 +32,22 @@ _QUIET = frozenset({"mount", "umount"})
 
 @dataclass(frozen=True)
 class Lowers:
-    """Where both sides' lowers come from: real dirs, an image archive, or the demo layers."""
+    """Where both sides' lowers come from: real dirs, an image archive, an image of the saved
+    world, or the demo layers. Each side gets its own fresh copy, so neither sees the other."""
 
     dirs: tuple[str, ...] = ()
     archive: str | None = None
     ref: str | None = None
+    world: str | None = None  # with ``image``: the saved world holding it
+    image: str | None = None
 
     def describe(self) -> str:
         if self.dirs:
             return "lowerdir=" + ":".join(self.dirs)
         if self.archive:
             return f"image {self.archive}" + (f" ({self.ref})" if self.ref else "")
+        if self.image:
+            return f"image {self.image} of the world {self.world}"
         return "the demo layers (app over an ubuntu-like base)"
 
     def session(self, options: str) -> Session:
@@ -50,11 +55,36 @@ class Lowers:
             return from_dirs(list(self.dirs), options)
         if self.archive:
             return from_image(self.archive, self.ref, options)
+        if self.image:
+            return _world_image(self.world or "", self.image, options)
         fs = HostFS(StepClock(EPOCH_NS, 1_000))
         app, base = f"{_DEMO_ROOT}/lower0", f"{_DEMO_ROOT}/lower1"
         build_base(fs.os, base)
         build_app(fs.os, app)
         return mount_layers(fs, [app, base], options)
+
+
+def _world_image(world: str, name: str, options: str) -> Session:
+    """An image of the saved world: its overlay2 layer dirs as the lowers, in a copy of the
+    world that is never saved (as ``explain IMAGE:/path`` does)."""
+    from overlaysim.explain import dockerinfo
+    from overlaysim.world import load_world
+    from overlaysim.world.store import is_absent
+
+    if is_absent(world):
+        raise UsageError(f"--image {name}: not a file, and there is no world file {world}")
+    w = load_world(world)
+    if not dockerinfo.has_docker(w.fs):
+        raise UsageError(f"--image {name}: not a file, and the world {world} has no images")
+    d = dockerinfo.daemon(w.fs, w.meta, w.seed)
+    try:
+        image_id, _ = d.images.resolve(name)
+    except OverlaySimError as e:
+        raise UsageError(f"--image {name}: not a file, and not an image of {world} ({e})") from None
+    layers = dockerinfo.image_layers(d, image_id)  # explain's reading of the layerdb
+    if not layers:
+        raise UsageError(f"--image {name}: the image has no layers")
+    return mount_layers(w.fs, [layer.dir for layer in layers], options)
 
 
 @dataclass
@@ -73,6 +103,7 @@ class SideResult:
     refused: str | None = None  # the mount's refusal, in the kernel's words
     steps: list[Step] = field(default_factory=list)
     upper: Snapshot | None = None
+    work: Snapshot | None = None  # temp names and index entries normalised (snapshot_work)
     prefix: str = "trusted.overlay."
 
     @property
@@ -144,5 +175,19 @@ def run_side(lowers: Lowers, options: str, *, script: str | None = None,
         result.steps = _run_trace(session, trace)
     else:
         result.steps = _run_script(session, script or "")
-    result.upper = snapshot(session.fs.os, session.upper, upper_prefix=result.prefix)
+    _umount(session)
+    o = session.fs.os
+    result.upper = snapshot(o, session.upper, upper_prefix=result.prefix)
+    result.work = snapshot_work(o, session.work, result.prefix, upper=session.upper)
     return result
+
+
+def _umount(session: Session) -> None:
+    """Unmount, as the kernel side of a test does before reading upper and work: what is
+    left behind is what a user finds. A mount still busy (a replayed process holding it) is
+    read as it is."""
+    session.root.exit()
+    try:
+        session.fs.umount(session.merged)
+    except OSError:
+        pass

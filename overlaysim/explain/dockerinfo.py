@@ -35,7 +35,7 @@ def _history(config: dict[str, Any]) -> list[str]:
     return [str(h.get("created_by", "")) for h in rows]
 
 
-def _image_layers(d: Any, image_id: str) -> list[Layer]:
+def image_layers(d: Any, image_id: str) -> list[Layer]:
     """The image's layers, top first, labelled with their index, diff id and history."""
     from overlaysim.image import digest as dg
 
@@ -85,7 +85,7 @@ def container_target(fs: Any, d: Any, name: str, path: str) -> Target:
         layers.append(Layer("", posixpath.join(d.driver.dir(rw.init_id), "diff"),
                             "init layer (Docker's /etc/hosts, /etc/resolv.conf... stubs)",
                             rw.init_id))  # fmt: skip
-    layers += _image_layers(d, c.image_id)
+    layers += image_layers(d, c.image_id)
     inner = resolve_inside(fs.os, merged, path)
     return Target("container", c.name, merged, inner, _number(layers),
                   split_options(entry.options))  # fmt: skip
@@ -99,7 +99,7 @@ def image_target(fs: Any, d: Any, ref: str, path: str) -> Target:
         image_id, _ = d.images.resolve(ref)
     except OverlaySimError as e:
         raise ExplainError(f"{ref}: no such container or image ({e})") from None
-    layers = _image_layers(d, image_id)
+    layers = image_layers(d, image_id)
     if not layers:
         raise ExplainError(f"{ref}: the image has no layers")
     o = fs.os
