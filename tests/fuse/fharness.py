@@ -16,6 +16,7 @@ What FUSE cannot express, and how the comparison accounts for it:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -36,6 +37,17 @@ HELPER = str(BIN / "mount.fuse.overlaysim")
 PREFIX = "trusted.overlay."
 #: Files that record stat data (device and inode numbers, ctimes) of other files.
 STAT_CACHES = (".git/index",)
+
+
+#: What a request to a mount whose daemon is gone fails with: ENOTCONN once the daemon's
+#: /dev/fuse is closed; ECONNABORTED when the connection was aborted through fusectl
+#: (/sys/fs/fuse/connections/N/abort), as test drivers on a shared machine do. Either is the
+#: clear error, never a hang.
+DAEMON_GONE = (os.strerror(errno.ENOTCONN), os.strerror(errno.ECONNABORTED))
+
+
+def daemon_gone(message: str) -> bool:
+    return any(text in message for text in DAEMON_GONE)
 
 
 def skip_reason() -> str | None:
