@@ -269,6 +269,11 @@ def rename(
         uold.rename(name, usrc, unew, newname, RENAME_EXCHANGE)
         ofs.emit(Event("whiteout", _child_path(olddir, name), ofs.mount_path,
                        "rename onto a whiteout (whiteouts switched)", {"moved": True}))  # fmt: skip
+    elif not exchange and tgt is None and src.is_dir() and _upper_whiteout(unew, newname, ofs):
+        # A directory cannot replace a whiteout (rename(2) of a dir onto a non-dir is ENOTDIR
+        # on a real upper fs): ovl_rename exchanges the two, then removes the whiteout.
+        uold.rename(name, usrc, unew, newname, RENAME_EXCHANGE)
+        _drop_whiteout(uold, name, ofs)
     else:
         uold.rename(name, usrc, unew, newname, (RENAME_WHITEOUT if needs_wh else 0) | flags)
         if needs_wh:
