@@ -13,7 +13,7 @@ and against the kernel:
 - copy-up of a 64 MiB lower file, a different file each time, two ways: ``chmod`` (the
   kernel without metacopy and fuse-overlayfs copy the data; the simulation shares it
   copy-on-write) and ``open(O_WRONLY|O_APPEND)`` + write 1 byte + close (the simulation's
-  first write then clones the shared bytes: HostFS keeps a file's data in one buffer);
+  first write copies only from the byte it changes: the 64 MiB before stay shared);
 - ``git status`` on a 10,000-file work tree committed in the lower (after one untimed run,
   which rewrites the index: st_dev and st_ino differ from the commit's).
 

@@ -26,25 +26,132 @@ _S_IFLNK = st.S_IFLNK
 _S_IFREG = st.S_IFREG
 
 
-class Blob:
-    """File bytes shared copy-on-write; ``pages`` tracks allocation only for sparse files."""
+#: A write to a shared blob copies everything before the first changed byte only when that
+#: is less than this; more stays shared as the new blob's prefix (a 64 MiB copy costs ~40 ms
+#: here, mostly page faults, which an append of one byte to a copied-up file should not pay).
+SHARE_MIN = 1 << 20
 
-    __slots__ = ("buf", "pages", "refs")
+
+class Blob:
+    """File bytes shared copy-on-write: ``refs`` holders (inodes, and blobs built on it).
+
+    A holder takes its own blob before changing a shared one (:meth:`copy`), but only from
+    the first byte it changes: the bytes before stay shared as a *prefix* (``blen`` bytes of
+    ``base``, a plain blob that nobody writes in place any more since its count includes
+    ours) and ``data`` holds the rest. An append to a copied-up file thus copies nothing.
+    Blobs are only ever one level deep: ``base`` is always plain. ``pages`` tracks
+    allocation only for sparse files (None: every page up to EOF is allocated).
+    """
+
+    __slots__ = ("base", "blen", "data", "pages", "refs")
 
     def __init__(self, buf: bytearray | None = None) -> None:
-        self.buf = bytearray() if buf is None else buf
+        self.data = bytearray() if buf is None else buf
+        self.base: Blob | None = None
+        self.blen = 0
         self.refs = 1
         self.pages: set[int] | None = None  # None: every page up to EOF is allocated
 
+    @property
+    def buf(self) -> bytearray:
+        """All the bytes in one buffer; joins a shared prefix for good (for callers off the
+        hot paths, such as saving a world)."""
+        if self.base is not None:
+            self.unshare(0)
+        return self.data
+
+    def size(self) -> int:
+        return self.blen + len(self.data)
+
     def blocks(self) -> int:
         if self.pages is None:
-            return -(-len(self.buf) // PAGE) * (PAGE // 512)
+            return -(-self.size() // PAGE) * (PAGE // 512)
         return len(self.pages) * (PAGE // 512)
 
+    def read(self, pos: int, n: int) -> bytes:
+        end = pos + n
+        base, blen = self.base, self.blen
+        if base is None or pos >= blen:
+            with memoryview(self.data) as m:
+                return bytes(m[pos - blen : end - blen])
+        if end <= blen:
+            with memoryview(base.data) as m:
+                return bytes(m[pos:end])
+        return bytes(self._span(pos, min(end, self.size())))
+
+    def _span(self, a: int, b: int) -> bytearray:
+        """A new buffer with bytes ``a`` to ``b`` (both within the file)."""
+        out = bytearray()
+        base, blen = self.base, self.blen
+        if base is not None and a < blen:
+            with memoryview(base.data) as m:
+                out += m[a : min(b, blen)]
+        if b > blen:
+            with memoryview(self.data) as m:
+                out += m[max(a - blen, 0) : b - blen]
+        return out
+
+    def copy(self, keep: int, stop: int) -> Blob:
+        """A blob of its own for a new holder, with this one's first ``stop`` bytes, sharing
+        at most the first ``keep`` of them (those the holder's change leaves alone)."""
+        keep = min(keep, stop)
+        base, blen = (self, keep) if self.base is None else (self.base, min(keep, self.blen))
+        if blen < SHARE_MIN:
+            new = Blob(self._span(0, stop))
+        else:
+            new = Blob(self._span(blen, stop))
+            new.base, new.blen = base, blen
+            base.refs += 1
+        new.pages = None if self.pages is None else set(self.pages)
+        return new
+
     def clone(self) -> Blob:
-        b = Blob(bytearray(self.buf))
-        b.pages = None if self.pages is None else set(self.pages)
-        return b
+        return self.copy(0, self.size())
+
+    def unshare(self, pos: int) -> None:
+        """Own the bytes from ``pos`` on (this blob has one holder)."""
+        base = self.base
+        if base is None or pos >= self.blen:
+            return
+        if pos < SHARE_MIN:
+            self.data = self._span(0, self.size())
+            self.base, self.blen = None, 0
+            base.refs -= 1
+        else:
+            self.data = self._span(pos, self.size())
+            self.blen = pos
+
+    def write(self, pos: int, data: bytes) -> None:
+        """Write into an own blob whose prefix ends at or before ``pos``."""
+        buf, blen = self.data, self.blen
+        n = len(data)
+        end = pos + n
+        old = blen + len(buf)
+        if pos == old:
+            buf += data
+        else:
+            if pos > old:
+                self.make_sparse(old)
+                buf.extend(bytes(pos - old))
+            buf[pos - blen : end - blen] = data
+        if self.pages is not None and n:
+            self.pages.update(range(pos // PAGE, (end - 1) // PAGE + 1))
+
+    def truncate(self, length: int) -> None:
+        """Resize an own blob whose prefix ends at or before ``length``."""
+        old = self.size()
+        if length > old:
+            self.make_sparse(old)
+            self.data.extend(bytes(length - old))
+        elif length < old:
+            del self.data[length - self.blen :]
+        if self.pages is not None and length < old:
+            last = -(-length // PAGE)
+            self.pages = {p for p in self.pages if p < last}
+
+    def make_sparse(self, old_size: int) -> None:
+        if self.pages is None:
+            self.pages = set(range(-(-old_size // PAGE)))
 
 
 #: One int object per mode, uid and gid value below 65536 (at most that many entries): an
@@ -125,7 +232,7 @@ class MemInode(Node, FileData):
     def size(self) -> int:
         ftype = self.mode & _S_IFMT
         if ftype == _S_IFREG:
-            return len(self.blob.buf)
+            return self.blob.size()
         if ftype == _S_IFDIR:
             return 2 * BOGO_DIRENT + BOGO_DIRENT * len(self.entries)
         if ftype == _S_IFLNK:
@@ -154,7 +261,7 @@ class MemInode(Node, FileData):
         a, m, c = self.atime, self.mtime, self.ctime
         if self.ftype == _S_IFREG:  # the hot case, inlined
             b = self.blob
-            size = len(b.buf)
+            size = b.blen + len(b.data)
             blocks = -(-size // PAGE) * 8 if b.pages is None else len(b.pages) * 8
         else:
             size, blocks = self.size(), self.blocks()
@@ -351,57 +458,39 @@ class MemInode(Node, FileData):
         return self
 
     def read(self, pos: int, n: int) -> bytes:
-        return bytes(self.blob.buf[pos : pos + n])
+        return self.blob.read(pos, n)
 
-    def _own_blob(self) -> Blob:
+    def _own_blob(self, pos: int, stop: int | None = None) -> Blob:
+        """This file's blob, made its own from byte ``pos`` on (a change starts there);
+        ``stop``: the bytes from there on are dropped anyway (truncation), do not copy them."""
         b = self.blob
         if b.refs > 1:
             b.refs -= 1
-            b = self.blob = b.clone()
+            size = b.size()
+            b = self.blob = b.copy(pos, size if stop is None else min(stop, size))
+        elif b.base is not None:
+            b.unshare(pos)
         return b
 
     def write(self, pos: int, data: bytes) -> int:
-        b = self._own_blob()
-        buf = b.buf
-        n = len(data)
-        end = pos + n
-        old = len(buf)
-        if pos == old:
-            buf += data
-        else:
-            if pos > old:
-                self._make_sparse(b, old)
-                buf.extend(bytes(pos - old))
-            buf[pos:end] = data
-        if b.pages is not None and n:
-            b.pages.update(range(pos // PAGE, (end - 1) // PAGE + 1))
+        self._own_blob(pos).write(pos, data)
         self.mtime = self.ctime = self.sb.clock()
         self.stc = None
-        return n
-
-    @staticmethod
-    def _make_sparse(b: Blob, old_size: int) -> None:
-        if b.pages is None:
-            b.pages = set(range(-(-old_size // PAGE)))
+        return len(data)
 
     def truncate(self, length: int) -> None:
-        b = self._own_blob()
-        old = len(b.buf)
-        if length > old:
-            self._make_sparse(b, old)
-            b.buf.extend(bytes(length - old))
-        elif length < old:
-            del b.buf[length:]
-            if b.pages is not None:
-                last = -(-length // PAGE)
-                b.pages = {p for p in b.pages if p < last}
+        old = self.blob.size()
+        b = self._own_blob(length, length)
+        if b.pages is not None and length < old and b.size() == length:
+            b.pages = {p for p in b.pages if p < -(-length // PAGE)}  # copy() cut it already
+        b.truncate(length)
         self.mtime = self.ctime = self.sb.clock()
         self.stc = None
 
     def seek_data(self, pos: int, hole: bool) -> int:
         """tmpfs reports data and holes per 4 KiB page; EOF counts as a hole."""
         pages = self.blob.pages
-        size = len(self.blob.buf)
+        size = self.blob.size()
         if pages is None:
             return size if hole else pos
         page = pos // PAGE
