@@ -58,15 +58,7 @@ def fuse_options(spec: MountSpec) -> list[str]:
 
 def mount(spec: MountSpec, *, foreground: bool) -> None:
     """Mount ``spec``; in the foreground, return after the unmount and write-back."""
-    check_fuse()
-    try:
-        runstate.ensure_dir()
-    except OSError as e:
-        raise MountError(f"cannot keep mount records in {runstate.state_dir()}: "
-                         f"{e.strerror}") from None  # fmt: skip
-    rec = runstate.load(spec.mountpoint)
-    if rec is not None and rec.alive() and rec.status != runstate.FAILED:
-        raise MountError(f"{spec.mountpoint}: already served by overlaysim (pid {rec.pid})")
+    claim(spec)
     lock = writeback.UpperLock(spec.upperdir) if spec.upperdir else None
     try:
         if spec.upperdir and spec.workdir:
@@ -77,6 +69,20 @@ def mount(spec: MountSpec, *, foreground: bool) -> None:
     finally:
         if lock is not None:
             lock.release()
+
+
+def claim(spec: MountSpec) -> None:
+    """Refuse at once, in one line, where no mount can be served: no FUSE here, no place for
+    the mount records, or the mount point already served by a live daemon of ours."""
+    check_fuse()
+    try:
+        runstate.ensure_dir()
+    except OSError as e:
+        raise MountError(f"cannot keep mount records in {runstate.state_dir()}: "
+                         f"{e.strerror}") from None  # fmt: skip
+    rec = runstate.load(spec.mountpoint)
+    if rec is not None and rec.alive() and rec.status != runstate.FAILED:
+        raise MountError(f"{spec.mountpoint}: already served by overlaysim (pid {rec.pid})")
 
 
 def run(mountpoint: str, body: Callable[[int | None], None], *, foreground: bool) -> None:

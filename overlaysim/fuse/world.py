@@ -63,15 +63,7 @@ def parse(world_path: str, container: str, mountpoint: str, options: str = "",
 
 def mount(world_path: str, container: str, spec: MountSpec, *, foreground: bool) -> None:
     """Mount ``container`` of the world at ``world_path`` on ``spec.mountpoint``."""
-    daemon.check_fuse()
-    try:
-        runstate.ensure_dir()
-    except OSError as e:
-        raise MountError(f"cannot keep mount records in {runstate.state_dir()}: "
-                         f"{e.strerror}") from None  # fmt: skip
-    rec = runstate.load(spec.mountpoint)
-    if rec is not None and rec.alive() and rec.status != runstate.FAILED:
-        raise MountError(f"{spec.mountpoint}: already served by overlaysim (pid {rec.pid})")
+    daemon.claim(spec)
     what = holder.holder(world_path)
     if what is not None:
         raise MountError(f"{world_path}: {what}")
