@@ -67,6 +67,7 @@ class Lowers:
 def _world_image(world: str, name: str, options: str) -> Session:
     """An image of the saved world: its overlay2 layer dirs as the lowers, in a copy of the
     world that is never saved (as ``explain IMAGE:/path`` does)."""
+    from overlaysim.docker.layerdirs import image_layer_dirs
     from overlaysim.explain import dockerinfo
     from overlaysim.world import load_world
     from overlaysim.world.store import is_absent
@@ -81,10 +82,10 @@ def _world_image(world: str, name: str, options: str) -> Session:
         image_id, _ = d.images.resolve(name)
     except OverlaySimError as e:
         raise UsageError(f"--image {name}: not a file, and not an image of {world} ({e})") from None
-    layers = dockerinfo.image_layers(d, image_id)  # explain's reading of the layerdb
+    layers = image_layer_dirs(d, image_id)
     if not layers:
         raise UsageError(f"--image {name}: the image has no layers")
-    return mount_layers(w.fs, [layer.dir for layer in layers], options)
+    return mount_layers(w.fs, [layer.dir for layer in reversed(layers)], options)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overlaysim.dive.model import Layer, read_layer_dir
+from overlaysim.docker.layerdirs import created_by, image_layer_dirs
 from overlaysim.errors import OverlaySimError, UsageError
 
 
@@ -29,28 +30,13 @@ class Subject:
     layers: list[Layer]
 
 
-def _created_by(config: dict[str, Any], count: int) -> list[str]:
-    """``created_by`` of the history entries that made a layer, paired with the layers."""
-    rows = [str(h.get("created_by") or "") for h in config.get("history") or []
-            if not h.get("empty_layer")]  # fmt: skip
-    return rows if len(rows) == count else [""] * count
-
-
 def _image_layers(fs: Any, d: Any, image_id: str) -> list[Layer]:
-    from overlaysim.image import digest as dg
-
-    config = d.images.config(image_id)
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    commands = _created_by(config, len(diff_ids))
-    out = []
-    for i, chain in enumerate(dg.chain_ids(diff_ids) if diff_ids else []):
-        found = d.layers.lookup(chain)
-        if found is None:
-            raise DiveError(f"image {image_id[:19]}: layer {chain} is missing from the layerdb")
-        path = posixpath.join(d.driver.dir(found.cache_id), "diff")
-        out.append(Layer(i, found.cache_id, commands[i], path, read_layer_dir(fs.os, path),
-                         found.diff_id, f"image layer {i + 1}/{len(diff_ids)}"))  # fmt: skip
-    return out
+    try:
+        found = image_layer_dirs(d, image_id)
+    except OverlaySimError as e:
+        raise DiveError(str(e)) from None
+    return [Layer(x.index, x.cache_id, x.created_by, x.dir, read_layer_dir(fs.os, x.dir),
+                  x.diff_id, x.label) for x in found]  # fmt: skip
 
 
 def from_world(world: Any, name: str) -> Subject:
@@ -102,7 +88,7 @@ def from_archive(path: str, ref: str | None = None) -> Subject:
                            keep_tarsplit=False)  # fmt: skip
     finally:
         src.close()
-    commands = _created_by(image.config, len(res.layers))
+    commands = created_by(image.config, len(res.layers))
     layers = [Layer(i, x.diff_id.removeprefix("sha256:")[:12], commands[i], x.dir or "",
                     read_layer_dir(fs.os, x.dir or "/"), x.diff_id,
                     f"image layer {i + 1}/{len(res.layers)}")

@@ -29,32 +29,16 @@ def daemon(fs: Any, meta: dict[str, Any], seed: int) -> Any:
     return Daemon(fs, meta, seed)
 
 
-def _history(config: dict[str, Any]) -> list[str]:
-    """``created_by`` of each history entry that made a layer, in diff_id order."""
-    rows = [h for h in config.get("history") or [] if not h.get("empty_layer")]
-    return [str(h.get("created_by", "")) for h in rows]
-
-
 def image_layers(d: Any, image_id: str) -> list[Layer]:
     """The image's layers, top first, labelled with their index, diff id and history."""
-    from overlaysim.image import digest as dg
+    from overlaysim.docker.layerdirs import image_layer_dirs
 
-    config = d.images.config(image_id)
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-    history = _history(config)
-    chains = dg.chain_ids(diff_ids) if diff_ids else []
-    out: list[Layer] = []
-    for i, chain in enumerate(chains):
-        layer = d.layers.lookup(chain)
-        if layer is None:
-            raise ExplainError(f"image {image_id[:19]}: layer {chain} is missing from the layerdb")
-        out.append(Layer(
-            "", posixpath.join(d.driver.dir(layer.cache_id), "diff"),
-            f"image layer {i + 1}/{len(chains)}", layer.cache_id, layer.diff_id,
-            history[i] if i < len(history) and len(history) == len(chains) else "",
-        ))  # fmt: skip
-    out.reverse()
-    return out
+    try:
+        found = image_layer_dirs(d, image_id)
+    except DaemonError as e:
+        raise ExplainError(str(e)) from None
+    return [Layer("", x.dir, x.label, x.cache_id, x.diff_id, x.created_by)
+            for x in reversed(found)]  # fmt: skip
 
 
 def _number(layers: list[Layer]) -> list[Layer]:

@@ -11,13 +11,13 @@ module, so it is built the same way for the real daemon and for the simulated on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 import re
 from typing import Any
 
 from overlaysim.docker import files
+from overlaysim.image.digest import chain_ids
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _LINK = re.compile(r"[A-Z0-9]{26}")
@@ -33,14 +33,6 @@ def _listdir(o: Any, path: str) -> list[str]:
         return sorted(o.fsdecode(n) for n in o.listdir(path))
     except OSError:
         return []
-
-
-def chain_ids(diff_ids: list[str]) -> list[str]:
-    """The image-spec ChainIDs of a layer list."""
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
 
 
 class IdMap:
