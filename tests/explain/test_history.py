@@ -7,26 +7,15 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from overlaysim.cli import main
-from overlaysim.cli.world_opt import ENVVAR
 from overlaysim.world import load_world, open_world
 from tests.explain.test_explain_kernel import _build, _opts
 from tests.overlay.oharness import can_mount, kernel_side
+from tests.worldcli import cli
 
 CMD = "echo y >> {m}/d/f; rm {m}/d/g"
-
-
-def _cli(world: str, *args: str) -> Any:
-    r = CliRunner(env={ENVVAR: world}).invoke(main, list(args))
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    assert r.exit_code == 0, r.output
-    return r
 
 
 @pytest.fixture
@@ -35,28 +24,28 @@ def world(tmp_path: Path) -> str:
     with open_world(path) as w:
         _build(w.fs.os, "/k")
         w.fs.mount("overlay", "/k/m", "overlay", _opts("/k", ""))
-    _cli(path, "sh", "-c", CMD.format(m="/k/m"))
+    cli(path, "sh", "-c", CMD.format(m="/k/m"))
     return path
 
 
 def test_history_names_the_command_and_the_bytes(world: str) -> None:
     lower = load_world(world).fs.os.stat("/k/l2/d/f").st_size
-    r = json.loads(_cli(world, "explain", "--json", "/k/m/d/f").output)
+    r = json.loads(cli(world, "explain", "--json", "/k/m/d/f").output)
     [h] = r["history"]
     assert h["kind"] == "copy_up" and h["detail"]["bytes"] == lower and h["source"] == "sh"
     assert h["command"] == "echo y >>/k/m/d/f" and h["path"] == "/d/f"
     assert h["text"].startswith(f"copy-up of the file, {lower} bytes from lower2 by ")
-    text = _cli(world, "explain", "/k/m/d/f").output
+    text = cli(world, "explain", "/k/m/d/f").output
     assert "History (the world's event log" in text and h["text"] in text
-    gone = json.loads(_cli(world, "explain", "--json", "/k/m/d/g").output)
+    gone = json.loads(cli(world, "explain", "--json", "/k/m/d/g").output)
     assert [x["kind"] for x in gone["history"]] == ["whiteout"]
     assert "rm /k/m/d/g" in gone["history"][0]["text"]
 
 
 def test_a_path_never_touched_has_no_history(world: str) -> None:
-    r = json.loads(_cli(world, "explain", "--json", "/k/m/d/sub").output)
+    r = json.loads(cli(world, "explain", "--json", "/k/m/d/sub").output)
     assert r["history"] == [] and r["history_dropped"] == 0
-    assert "nothing logged for this path" in _cli(world, "explain", "/k/m/d/sub").output
+    assert "nothing logged for this path" in cli(world, "explain", "/k/m/d/sub").output
 
 
 @pytest.mark.skipif(can_mount() is not None, reason=can_mount() or "")

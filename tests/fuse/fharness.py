@@ -167,6 +167,20 @@ def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condit
         time.sleep(0.02)
 
 
+def kill_daemon(mnt: Path, runtime: Path, probe: Path) -> int:
+    """SIGKILL the daemon serving ``mnt``, wait for its death, and check that a stat of
+    ``probe`` then fails at once with the clear error (no hang); returns the dead pid."""
+    import signal
+
+    pid = int(record(mnt, runtime).pid)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not record(mnt, runtime).alive(), what="the daemon's death")
+    res = subprocess.run(["stat", str(probe)], capture_output=True, text=True, timeout=10,
+                         check=False)  # fmt: skip
+    assert res.returncode != 0 and daemon_gone(res.stderr), res.stderr
+    return pid
+
+
 def fstype(mnt: Path) -> str | None:
     from overlaysim.fuse.umount import fstype_at
 

@@ -238,12 +238,7 @@ def test_a_killed_daemon_never_hangs_and_leaves_the_upper_untouched(d: SimpleNam
     before = tree(d.upper)
     up(d)
     (d.mnt / "new").write_text("lost\n")
-    pid = fh.record(d.mnt, d.run).pid
-    os.kill(pid, signal.SIGKILL)
-    fh.wait_for(lambda: not fh.record(d.mnt, d.run).alive(), what="the daemon's death")
-    res = subprocess.run(["stat", str(d.mnt / "new")], capture_output=True, text=True,
-                         timeout=10, check=False)  # fmt: skip
-    assert res.returncode != 0 and fh.daemon_gone(res.stderr)
+    pid = fh.kill_daemon(d.mnt, d.run, d.mnt / "new")
     msg = one_line_error(fh.run([fh.OVERLAYSIM, "umount", str(d.mnt)], d.run))
     assert f"(pid {pid}) died" in msg and "left as it was" in msg
     assert fh.fstype(d.mnt) is None and fh.record(d.mnt, d.run) is None

@@ -151,12 +151,7 @@ def test_a_killed_daemon_leaves_the_world_as_it_was(w: SimpleNamespace) -> None:
     saved = digest(w.world)
     ok(cmd(w, "docker", "mount", "web", str(w.mnt)))
     (w.mnt / "tmp/lost").write_text("lost\n")
-    pid = fh.record(w.mnt, w.run).pid
-    os.kill(pid, signal.SIGKILL)
-    fh.wait_for(lambda: not fh.record(w.mnt, w.run).alive(), what="the daemon's death")
-    res = subprocess.run(["stat", str(w.mnt / "tmp")], capture_output=True, text=True,
-                         timeout=10, check=False)  # fmt: skip
-    assert res.returncode != 0 and fh.daemon_gone(res.stderr)
+    pid = fh.kill_daemon(w.mnt, w.run, w.mnt / "tmp")
     assert digest(w.world) == saved
     assert ok(cmd(w, "docker", "diff", "web", timeout=20)) == ""  # no lock left behind
     line = one_line(cmd(w, "umount", str(w.mnt), timeout=30))

@@ -9,15 +9,12 @@ import os
 import re
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from overlaysim.cli import main
-from overlaysim.cli.world_opt import ENVVAR
 from tests.report.browser import Cdp, Node, dump_dom, parse, screenshot
 from tests.report.conftest import FIXTURE
+from tests.worldcli import cli
 
 
 def _tars() -> list[list[tarfile.TarInfo]]:
@@ -32,15 +29,8 @@ def _tars() -> list[list[tarfile.TarInfo]]:
         return out
 
 
-def _cli(world: str, *args: str) -> Any:
-    r = CliRunner(env={ENVVAR: world}).invoke(main, list(args))
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return r
-
-
 def _report(world: str, out: Path, *args: str) -> Path:
-    r = _cli(world, "report", *args, "-o", str(out))
+    r = cli(world, "report", *args, "-o", str(out), check=False)
     assert r.exit_code == 0, r.output
     return out
 
@@ -92,10 +82,10 @@ def test_image_bands_and_whiteouts_match_the_layer_tars(image_page: Path, tmp_pa
 def test_click_shows_explains_text_and_the_rows_agree_with_its_json(
         world: str, image_page: Path, tmp_path: Path, path: str) -> None:  # fmt: skip
     dom = _dom(image_page, tmp_path, "#explain=" + path)
-    text = _cli(world, "explain", f"dive-test:{path}").output
+    text = cli(world, "explain", f"dive-test:{path}").output
     assert dom.by_id("explain-text").all_text() == text.rstrip("\n")
     assert dom.by_id("explain-path").all_text() == path
-    js = json.loads(_cli(world, "explain", "--json", f"dive-test:{path}").output)
+    js = json.loads(cli(world, "explain", "--json", f"dive-test:{path}").output)
     row = _rows(dom)[path]
     assert "selected" in row.classes
     roles = [b.attrs["data-role"] for b in dom.find("g", "band")]
@@ -125,7 +115,7 @@ def test_a_real_click_in_chromium_shows_the_explanation(world: str, image_page: 
         selected = page.eval("document.querySelector('#paths .row.selected').dataset.i")
     finally:
         page.close()
-    assert shown == _cli(world, "explain", "dive-test:/root/saved.txt").output.rstrip("\n")
+    assert shown == cli(world, "explain", "dive-test:/root/saved.txt").output.rstrip("\n")
     assert selected == str(i)
 
 
@@ -150,7 +140,7 @@ def test_container_timeline_comes_from_the_world_event_log(world: str, tmp_path:
     summary = dom.by_id("copyup-summary")
     assert int(summary.attrs["data-bytes"]) == sum(int(b.attrs["data-bytes"]) for b in bars.values())
     assert "1 whiteouts" in summary.all_text()  # rm /somefile.txt
-    logged = json.loads(_cli(world, "world", "log", "ran", "--json").output)
+    logged = json.loads(cli(world, "world", "log", "ran", "--json").output)
     assert int(summary.attrs["data-count"]) == sum(r["kind"] == "copy_up" for r in logged)
     cmd = next(r for r in dom.find("tr", "copyup-row") if "/root/saved.txt" in r.all_text())
     assert "`sh -c 'echo hi >> /root/saved.txt; rm /somefile.txt'` (docker run)" in cmd.all_text()
@@ -191,6 +181,6 @@ def test_max_paths_caps_rows_but_keeps_whiteouts(world: str, tmp_path: Path) -> 
     (["dive-test", "--lowerdir", "/x"], "--lowerdir goes with --trace"),
 ])  # fmt: skip
 def test_bad_input_is_one_line(world: str, tmp_path: Path, args: list[str], message: str) -> None:
-    r = _cli(world, "report", *args, "-o", str(tmp_path / "x.html"))
+    r = cli(world, "report", *args, "-o", str(tmp_path / "x.html"), check=False)
     assert r.exit_code == 1 and message in r.output and r.output.count("\n") == 1
     assert not (tmp_path / "x.html").exists()

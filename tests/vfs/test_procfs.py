@@ -11,15 +11,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from overlaysim import HostFS
-from overlaysim.cli import main
-from overlaysim.demo_image import write_demo_archive
 from overlaysim.testing import kernel as K
 from overlaysim.vfs import fstypes
 from overlaysim.vfs.procfs import mangle, split_options
 from overlaysim.world import World, load_world, save_world
+from tests.worldcli import demo_web
 
 CAN_MOUNT, WHY = K.can_mount()
 needs_mount = pytest.mark.skipif(not CAN_MOUNT, reason=WHY)
@@ -204,18 +202,7 @@ def test_split_options_orders_words_as_proc_namespace_does() -> None:
 
 
 def test_cat_grep_in_the_shell_and_in_a_container(tmp_path: Path) -> None:
-    archive = tmp_path / "demo.tar"
-    with open(archive, "wb") as f:
-        write_demo_archive(f)
-    runner = CliRunner(env={"OVERLAYSIM_WORLD": str(tmp_path / "w.world")})
-
-    def run(*args: str) -> str:
-        r = runner.invoke(main, list(args))
-        assert r.exit_code == 0, r.output
-        return r.stdout
-
-    run("docker", "load", "-i", str(archive))
-    run("docker", "run", "-d", "--name", "web", "demo", "sleep", "infinity")
+    run = demo_web(tmp_path)
     host = run("sh", "-c", "grep overlay /proc/mounts; grep -c proc /proc/self/mountinfo")
     overlay_line, count = host.splitlines()
     assert overlay_line.startswith("overlay /var/lib/docker/overlay2/") and count == "1"

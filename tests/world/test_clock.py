@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from overlaysim.cli import main
-from overlaysim.demo_image import write_demo_archive
 from overlaysim.errors import WorldError
 from overlaysim.vfs.superblock import StepClock
 from overlaysim.world import World, load_world, save_world
 from overlaysim.world import clock as wclock
+from tests.worldcli import demo_web
 
 #: a fixed "today" for these tests: 2026-12-04T13:00:00Z
 TODAY = calendar.timegm((2026, 12, 4, 13, 0, 0)) * 10**9
@@ -83,18 +83,7 @@ def test_ls_docker_ps_and_images_read_today(monkeypatch: pytest.MonkeyPatch, tmp
     """The commands a reader compares with a real host: a file made now shows today's date,
     a container run 2 minutes ago says so, and an image's age counts from today."""
     host = HostTime(monkeypatch, TODAY)
-    archive = tmp_path / "demo.tar"
-    with open(archive, "wb") as f:
-        write_demo_archive(f)
-    runner = CliRunner(env={"OVERLAYSIM_WORLD": str(tmp_path / "w.world")})
-
-    def run(*args: str) -> str:
-        r = runner.invoke(main, list(args))
-        assert r.exit_code == 0, r.output
-        return r.output
-
-    run("docker", "load", "-i", str(archive))
-    run("docker", "run", "-d", "--name", "web", "demo", "sleep", "infinity")
+    run = demo_web(tmp_path)
     assert re.search(r"\bDec  4 13:00 f\n", run("sh", "-c", "touch /tmp/f; ls -l /tmp"))
     host.now = TODAY + 130 * 10**9
     ps = run("docker", "ps")

@@ -7,26 +7,15 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from overlaysim.cli import main
-from overlaysim.cli.world_opt import ENVVAR
 from overlaysim.explain.whatif import frozen
 from overlaysim.world import SCHEMA, World, load_world, open_world, save_world
 from overlaysim.world.eventlog import MAX_PER_CONTAINER
+from tests.worldcli import cli
 
 FIXTURE = "/work/shared/fixtures/dive/test-docker-image.tar"
-
-
-def _cli(world: str, *args: str) -> Any:
-    r = CliRunner(env={ENVVAR: world}).invoke(main, list(args))
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    assert r.exit_code == 0, r.output
-    return r
 
 
 @pytest.fixture
@@ -34,14 +23,14 @@ def docker_world(tmp_path: Path) -> str:
     if not os.path.exists(FIXTURE):
         pytest.skip(f"dive's test image is not present ({FIXTURE})")
     path = str(tmp_path / "w.world")
-    _cli(path, "docker", "load", "-i", FIXTURE)
-    _cli(path, "docker", "run", "-d", "--name", "web", "dive-test", "sleep", "infinity")
+    cli(path, "docker", "load", "-i", FIXTURE)
+    cli(path, "docker", "run", "-d", "--name", "web", "dive-test", "sleep", "infinity")
     return path
 
 
 def _size_before(world: str, spec: str) -> int:
     """The merged file's size as the engine reports it before any copy-up (the lower's)."""
-    r = json.loads(_cli(world, "explain", "--json", spec).output)
+    r = json.loads(cli(world, "explain", "--json", spec).output)
     assert r["layers_with_path"][0]["layer"]["role"] != "upper"
     return int(r["merged"]["size"])
 
@@ -49,8 +38,8 @@ def _size_before(world: str, spec: str) -> int:
 def test_exec_is_logged_with_bytes_command_and_container(docker_world: str) -> None:
     size = _size_before(docker_world, "web:/root/saved.txt")
     cmd = "echo x >> /root/saved.txt; rm /somefile.txt"
-    _cli(docker_world, "docker", "exec", "web", "sh", "-c", cmd)
-    cid = _cli(docker_world, "docker", "inspect", "-f", "{{.Id}}", "web").output.strip()
+    cli(docker_world, "docker", "exec", "web", "sh", "-c", cmd)
+    cid = cli(docker_world, "docker", "inspect", "-f", "{{.Id}}", "web").output.strip()
     w = load_world(docker_world)
     mine = w.log.of(cid)
     ups = {e.path: e for e in mine if e.kind == "copy_up"}
@@ -64,24 +53,24 @@ def test_exec_is_logged_with_bytes_command_and_container(docker_world: str) -> N
     save_world(w, docker_world)
     assert load_world(docker_world).log.rows() == w.log.rows()
     # `world log` prints the same rows, by container name
-    rows = json.loads(_cli(docker_world, "world", "log", "web", "--json").output)
+    rows = json.loads(cli(docker_world, "world", "log", "web", "--json").output)
     assert [(r["seq"], r["kind"], r["path"]) for r in rows] == [(e.seq, e.kind, e.path) for e in mine]
     assert all(r["container_name"] == "web" for r in rows)
-    text = _cli(docker_world, "world", "log", "web").output
+    text = cli(docker_world, "world", "log", "web").output
     assert f"docker exec: sh -c '{cmd}'" in text and f"{size} bytes copied" in text
 
 
 def test_docker_rm_removes_the_container_log(docker_world: str) -> None:
-    _cli(docker_world, "docker", "exec", "web", "touch", "/root/saved.txt")
+    cli(docker_world, "docker", "exec", "web", "touch", "/root/saved.txt")
     assert load_world(docker_world).log.entries
-    _cli(docker_world, "docker", "rm", "-f", "web")
+    cli(docker_world, "docker", "rm", "-f", "web")
     w = load_world(docker_world)
     assert w.log.entries == [] and w.log.dropped == {}
 
 
 def test_run_rm_keeps_nothing(docker_world: str) -> None:
     before = load_world(docker_world).log.rows()
-    _cli(docker_world, "docker", "run", "--rm", "dive-test", "touch", "/root/saved.txt")
+    cli(docker_world, "docker", "run", "--rm", "dive-test", "touch", "/root/saved.txt")
     assert load_world(docker_world).log.rows() == before
 
 
@@ -115,7 +104,7 @@ def test_sh_on_the_host_logs_each_command(tmp_path: Path) -> None:
     path = str(tmp_path / "w.world")
     with open_world(path) as w:
         _host_overlay(w, 2)
-    _cli(path, "sh", "-c", "chmod 600 /m/f0; echo y >> /m/f1")
+    cli(path, "sh", "-c", "chmod 600 /m/f0; echo y >> /m/f1")
     log = load_world(path).log.entries
     assert [(e.path, e.command, e.source) for e in log] == [
         ("/f0", "chmod 600 /m/f0", "sh"), ("/f1", "echo y >>/m/f1", "sh")]  # fmt: skip
