@@ -7,29 +7,9 @@ from typing import Any
 
 from overlaysim.compare.side import Lowers, SideResult, Step, run_side
 from overlaysim.compare.treediff import Row, differences
-from overlaysim.events import Event
 from overlaysim.explain import narrate
 
-
-def decision(e: Event) -> str:
-    """An event as a short comparable phrase: what, where, and the numbers that matter."""
-    d = e.detail
-    top = e.mount.rstrip("/")
-    where = (e.path[len(top) :] or "/") if top and e.path.startswith(top) else e.path
-    if e.kind == "copy_up":
-        if d.get("metadata_only"):
-            return f"copy-up {where}: metadata only (0 data bytes)"
-        kind = str(d.get("type", ""))
-        if kind.startswith("dir"):
-            return f"copy-up {where} (directory)"
-        return f"copy-up {where}: {int(d.get('bytes', 0))} bytes"
-    if e.kind == "redirect":
-        return f"redirect {where} -> {d.get('redirect')!r}"
-    if e.kind == "whiteout":
-        return f"whiteout {where}"
-    if e.kind == "exdev":
-        return f"EXDEV {where}"
-    return f"{e.kind} {where}"
+decision = narrate.phrase  # an event as compare shows it, side by side
 
 
 @dataclass

@@ -88,6 +88,26 @@ def sentence(e: Event, relative: bool = False) -> str:
     return e.describe()
 
 
+def phrase(e: Event) -> str:
+    """An event as a short phrase to set beside another (compare): what, where relative to
+    the mount, and the numbers that matter; :func:`sentence` is the long form."""
+    d, where = e.detail, _inside(e).path
+    if e.kind == "copy_up":
+        if d.get("metadata_only"):
+            return f"copy-up {where}: metadata only (0 data bytes)"
+        kind = str(d.get("type", ""))
+        if kind.startswith("dir"):
+            return f"copy-up {where} (directory)"
+        return f"copy-up {where}: {int(d.get('bytes', 0))} bytes"
+    if e.kind == "redirect":
+        return f"redirect {where} -> {d.get('redirect')!r}"
+    if e.kind == "whiteout":
+        return f"whiteout {where}"
+    if e.kind == "exdev":
+        return f"EXDEV {where}"
+    return f"{e.kind} {where}"
+
+
 def as_json(e: Event, relative: bool = False) -> dict[str, Any]:
     return {
         "kind": e.kind, "path": e.path, "mount": e.mount, "reason": e.reason,
