@@ -15,7 +15,11 @@ and against the kernel:
   copy-on-write) and ``open(O_WRONLY|O_APPEND)`` + write 1 byte + close (the simulation's
   first write copies only from the byte it changes: the 64 MiB before stay shared);
 - ``git status`` on a 10,000-file work tree committed in the lower (after one untimed run,
-  which rewrites the index: st_dev and st_ino differ from the commit's).
+  which rewrites the index: st_dev and st_ino differ from the commit's);
+- mount to first stat: from starting the mount command to the first ``stat`` answered on
+  the mount, lower of 100,000 entries (lowers are read lazily: the mount lists the top dir
+  only); one more row gives, against that, the eager import of the same lower (in-process,
+  once), what the mount paid before the lazy import.
 
 Rows whose mount cannot be made say why (not root, no fuse-overlayfs or git).
 """
@@ -41,12 +45,15 @@ BIG = 64 << 20
 COPY_UPS = 3
 GIT_FILES = 10_000
 OVERLAYSIM = str(Path(sys.executable).parent / "overlaysim")
+FIRST_STAT = "mount to first stat, 100,000-entry lower"
+EAGER = "eager import of that lower (once)"
+BIG_DIRS, BIG_FILES = 1_000, 99  # 1,000 dirs of 99 files: 100,000 entries
 SIDES = ("overlaysim", "fuse-overlayfs", "kernel")
 #: target per row name (ratio to fuse-overlayfs)
 COPY_UP = {"chmod": "copy-up 64 MiB (chmod)", "append": "copy-up 64 MiB (O_APPEND + 1 byte)"}
 TARGETS = {"warm stat 5-deep": "<= 2", "1 MiB read, warm": "<= 2", "1 MiB read, cold": "<= 2",
            COPY_UP["chmod"]: "< 1", COPY_UP["append"]: "< 1",
-           "git status, 10,000 files": ""}  # fmt: skip
+           "git status, 10,000 files": "", FIRST_STAT: ""}  # fmt: skip
 
 
 def _build_lower(low: Path) -> None:
@@ -70,6 +77,34 @@ def _build_lower(low: Path) -> None:
            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
         subprocess.run(["git", "-c", "gc.auto=0", *cmd], cwd=repo, env=env, check=True)
+
+
+def _build_big(low: Path) -> None:
+    for d in range(BIG_DIRS):
+        sub = low / f"d{d:04d}"
+        sub.mkdir(parents=True)
+        for f in range(BIG_FILES):
+            os.close(os.open(sub / f"f{f:02d}", os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def _first_stat(side: str, low: str, base: Path, runtime: str) -> float:
+    """Median seconds from the mount command's start to the first stat answered."""
+    probe = f"d{BIG_DIRS // 2:04d}/f{BIG_FILES // 2:02d}"
+    times = []
+    for i in range(3):
+        t0 = time.perf_counter()
+        with _mounted(side, low, base / f"first{i}", runtime) as mnt:
+            os.stat(os.path.join(mnt, probe))
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _eager_import(low: str) -> float:
+    from overlaysim.vfs.hostfs import HostFS
+
+    t0 = time.perf_counter()
+    HostFS().import_tree(low, "/l")
+    return time.perf_counter() - t0
 
 
 @contextlib.contextmanager
@@ -179,6 +214,7 @@ def run() -> list[Row]:
             row(GROUP, f"all rows skipped: {why['overlaysim']}", float("nan"), "-", float("nan"))
         ]
     got: dict[str, dict[str, float]] = {}
+    eager = float("nan")
     with real_tmpfs() as d, tempfile.TemporaryDirectory() as runtime:
         base = Path(d)
         low = base / "lower"
@@ -188,15 +224,22 @@ def run() -> list[Row]:
                 continue
             with _mounted(side, str(low), base, runtime) as mnt:
                 got[side] = _measure(mnt)
+        big = base / "big"
+        _build_big(big)
+        for side in SIDES:
+            if side not in why and side != "kernel":
+                got[side][FIRST_STAT] = _first_stat(side, str(big), base, runtime)
+        eager = _eager_import(str(big))
     rows = []
     ours = got["overlaysim"]
     for name, value in ours.items():
         for side in ("fuse-overlayfs", "kernel"):
-            if side in got:
+            if side in got and name in got[side]:
                 rows.append(row(GROUP, name, value, side, got[side][name],
                                 TARGETS[name] if side == "fuse-overlayfs" else ""))  # fmt: skip
-            else:
+            elif side in why:
                 rows.append(row(GROUP, name, value, f"{side} ({why[side]})", float("nan")))
+    rows.append(row(GROUP, FIRST_STAT, ours[FIRST_STAT], EAGER, eager))
     if "git status, 10,000 files" not in ours:
         rows.append(row(GROUP, "git status: skipped, git missing (apt-get install git)",
                         float("nan"), "-", float("nan")))  # fmt: skip

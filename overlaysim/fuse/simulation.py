@@ -10,8 +10,9 @@ Without ``--live`` the upper and work dirs live in the simulation; with ``--uppe
 start as copies of the real ones and are written back at unmount; with ``--scratch-upper``
 they start empty and are dropped; with neither the overlay has lowers only and is read-only,
 as the kernel mounts ``lowerdir=`` alone
-(:mod:`overlaysim.fuse.writeback`). The lowers are then imported up front (content and
-metadata in memory, read once, never written), not mapped: an in-memory upper is another
+(:mod:`overlaysim.fuse.writeback`). The lowers are then imported, not mapped, but lazily
+(:mod:`overlaysim.vfs.lazytree`: a dir's entries when first needed, a file's bytes when first
+read; never written, atimes kept): an in-memory upper is another
 filesystem than real lowers, and the engine would number inodes as for layers on two
 filesystems (st_ino of copied-up files and hard links, d_ino), where the kernel, whose layers
 share one filesystem, does not.
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from overlaysim.fuse.errors import MountError
 from overlaysim.fuse.options import MountSpec
 from overlaysim.vfs.hostfs import HostFS, Process
+from overlaysim.vfs.lazytree import LazyTree, RealInodes, import_lazy
 
 ROOT = "/.overlaysim-fuse"
 
@@ -40,6 +42,7 @@ class SimMount:
     work: str
     proc: Process
     spec: MountSpec
+    lazy: list[LazyTree] = field(default_factory=list)  # the lowers read on demand
 
     def real_names(self, text: str) -> str:
         """``text`` (e.g. the overlay's option string) with layer paths shown as the real ones."""
@@ -66,9 +69,14 @@ def build(spec: MountSpec) -> SimMount:
     fs = HostFS()
     o = fs.os
     o.makedirs(ROOT, 0o755)
-    get = _map if spec.live else _import
-    lowers = [get(fs, real, f"{ROOT}/lower{i}", "lowerdir") for i, real in enumerate(spec.lowers)]
-    datas = [get(fs, real, f"{ROOT}/data{i}", "datadir") for i, real in enumerate(spec.datadirs)]
+    trees: list[LazyTree] = []
+    inodes = RealInodes()  # shared: one inode per real one, numbers stable across mounts
+
+    def get(real: str, sim: str, what: str) -> str:
+        return _map(fs, real, sim, what) if spec.live else _import_lazy(fs, real, sim, what, trees, inodes)
+
+    lowers = [get(real, f"{ROOT}/lower{i}", "lowerdir") for i, real in enumerate(spec.lowers)]
+    datas = [get(real, f"{ROOT}/data{i}", "datadir") for i, real in enumerate(spec.datadirs)]
     upper, work, merged = f"{ROOT}/upper", f"{ROOT}/work", f"{ROOT}/merged"
     if spec.live and spec.upperdir is not None and spec.workdir is not None:
         upper, work = _map_upper(fs, spec.upperdir, spec.workdir)
@@ -93,7 +101,7 @@ def build(spec: MountSpec) -> SimMount:
     proc = fs.fork()
     proc.os.chroot(merged)
     proc.os.chdir("/")
-    return SimMount(fs, merged, upper, work, proc, spec)
+    return SimMount(fs, merged, upper, work, proc, spec, trees)
 
 
 def _map(fs: HostFS, real: str, sim: str, what: str, ro: bool = True) -> str:
@@ -118,6 +126,15 @@ def _map_upper(fs: HostFS, upperdir: str, workdir: str) -> tuple[str, str]:
 def _import(fs: HostFS, real: str, sim: str, what: str) -> str:
     try:
         fs.import_tree(real, sim)
+    except OSError as e:
+        raise MountError(f"{what} {real}: cannot be read: {e.strerror or e}") from None
+    return sim
+
+
+def _import_lazy(fs: HostFS, real: str, sim: str, what: str, trees: list[LazyTree],
+                 inodes: RealInodes) -> str:  # fmt: skip
+    try:
+        trees.append(import_lazy(fs, real, sim, inodes=inodes))
     except OSError as e:
         raise MountError(f"{what} {real}: cannot be read: {e.strerror or e}") from None
     return sim
