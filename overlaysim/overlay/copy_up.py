@@ -89,7 +89,7 @@ def copy_up(ino: OvlInode, reason: str, flags: int = 0) -> Node:
     ftype = s.st_mode & _S_IFMT
     size = 0 if flags & os.O_TRUNC else s.st_size
     metacopy = ofs.params.metacopy and ftype == st.S_IFREG and not needs_data(flags)
-    saved = (upper_parent.atime, upper_parent.mtime) if isinstance(upper_parent, MemInode) else None
+    saved = _times(upper_parent)
     to_index = index.need_index(ino)
     dir_index = to_index and ftype == st.S_IFDIR  # nfs_export: an entry naming the upper dir
     to_index = to_index and not dir_index
@@ -129,9 +129,7 @@ def copy_up(ino: OvlInode, reason: str, flags: int = 0) -> Node:
     new.setattr(mode=st.S_IMODE(s.st_mode), atime=s.st_atime_ns, mtime=s.st_mtime_ns)
     if not to_index:
         set_impure(ofs.prefix, upper_parent)
-        if isinstance(upper_parent, MemInode) and saved is not None:
-            upper_parent.atime, upper_parent.mtime = saved
-            upper_parent.stc = None
+        _restore_times(upper_parent, saved)
     ino.upper = new
     ofs.emit(Event(
         "copy_up", ino.merged_path(), ofs.mount_path, reason,
@@ -145,6 +143,24 @@ def copy_up(ino: OvlInode, reason: str, flags: int = 0) -> Node:
         if not disconnected:
             index.link_up(ino, upper_parent)
     return new
+
+
+def _times(node: Node) -> tuple[int, int]:
+    """(atime, mtime) of an upper dir in ns, to put back after the copy-up adds to it."""
+    if isinstance(node, MemInode):
+        return (node.atime, node.mtime)
+    s = node.stat()
+    return (s.st_atime_ns, s.st_mtime_ns)
+
+
+def _restore_times(node: Node, saved: tuple[int, int]) -> None:
+    """ovl_set_timestamps() on the upper parent: its atime and mtime as before the copy-up
+    (a real upper dir, vfs/passthrough, by utimensat; the kernel's notify_change sets ctime)."""
+    if isinstance(node, MemInode):
+        node.atime, node.mtime = saved
+        node.stc = None
+    else:
+        node.setattr(atime=saved[0], mtime=saved[1])
 
 
 def _parent(ino: OvlInode) -> OvlInode:
@@ -206,8 +222,9 @@ def _fill_data(dst: Node, src: Node, size: int) -> int:
     if isinstance(dst, MemInode) and isinstance(src, MemInode):
         dst.blob = src.share_blob()
         dst.stc = None
-        copied = min(len(dst.blob.buf), size)
-        if len(dst.blob.buf) > copied:
+        have = dst.blob.size()  # not .buf: that would join (and read) a shared prefix
+        copied = min(have, size)
+        if have > copied:
             dst.truncate(copied)
     elif (got := _copy_real(dst, src, size)) is not None:
         copied = got  # both on the real disk (vfs/passthrough): copy_file_range, as the kernel

@@ -35,6 +35,7 @@ from overlaysim.overlay.inode import OvlInode
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.mount import Mount
 from overlaysim.vfs.node import Node
+from overlaysim.vfs.passthrough import PassNode
 
 if TYPE_CHECKING:
     from overlaysim.overlay.super import OvlFS
@@ -226,7 +227,7 @@ def _get_dentry(ofs: OvlFS, root: OvlInode, upper: Node | None, lower: tuple[int
         real = lower[1]
     if real.mode & _S_IFMT != st.S_IFDIR:
         return _obtain_alias(ofs, root, upper if upper is not None else entry, lower)
-    if isinstance(real, MemInode) and real.nlink == 0:
+    if real.is_dead():
         return None  # a removed directory (ENOENT)
     if upper is not None:
         return _lookup_real(ofs, root, upper, -1)
@@ -279,14 +280,25 @@ def _names_up(node: Node, top: Node) -> list[tuple[Node, str]] | None:
     cur = node
     while cur is not top:
         parent = cur.parent
-        if parent is cur or not isinstance(parent, MemInode):
+        if parent is cur:
             return None  # moved out of the layer (EXDEV)
-        name = next((n for n, c in parent.entries.items() if c is cur), None)
+        name = _name_in(parent, cur)
         if name is None:
             return None
         out.append((cur, name))
         cur = parent
     return out
+
+
+def _name_in(parent: Node, node: Node) -> str | None:
+    """The name ``node`` has in ``parent``: a memfs dir's entry, a real dir's (vfs/passthrough)
+    last known name of it, if that name still holds it."""
+    if isinstance(parent, MemInode):
+        return next((n for n, c in parent.entries.items() if c is node), None)
+    name = node.pname if isinstance(node, PassNode) else None
+    if name is None or parent.lookup(name) is not node:
+        return None
+    return name
 
 
 def _lookup_real(ofs: OvlFS, root: OvlInode, real: Node, layer: int) -> OvlInode | None:

@@ -8,6 +8,9 @@ random u32 per inode), then the low and high halves of the inode number, 33 byte
 tmpfs has a random uuid per mount. The simulator makes exactly that shape for its own
 filesystems (:class:`~overlaysim.vfs.superblock.SuperBlock` gives the uuid and a derived
 generation), so index names (the hex of a handle) have the kernel's length and form.
+Real dirs mapped as layers (vfs/passthrough, ``mount --live``) give the real filesystem's
+own handle (name_to_handle_at) and decode by open_by_handle_at: origins, W/index names and
+its ``upper`` are then byte for byte what the kernel writes on those dirs.
 
 Decoding mirrors ``ovl_decode_real_fh``: the uuid must be the layer fs's (null with
 ``uuid=off``), then the inode is looked up by number and generation. Handles made elsewhere
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from overlaysim.vfs.memfs import MemInode
 from overlaysim.vfs.node import Node
+from overlaysim.vfs.passthrough import PassNode
 
 if TYPE_CHECKING:
     from overlaysim.overlay.super import OvlFS
@@ -134,31 +138,38 @@ def get_fh(node: Node, name: str) -> FileHandle | None:
 
 
 def can_encode(node: Node) -> bool:
-    """ovl_can_decode_fh(): only the simulator's own filesystems export handles."""
-    return isinstance(node, MemInode)
+    """ovl_can_decode_fh(): the simulator's own filesystems, and real dirs (vfs/passthrough)
+    whose real filesystem gives file handles; an overlay used as a layer gives none."""
+    return isinstance(node, MemInode) or _real_handle(node) is not None
+
+
+def _real_handle(node: Node) -> tuple[int, bytes, bytes] | None:
+    """(type, fid, fs uuid) of a real dir's inode (name_to_handle_at), None for other nodes."""
+    return node.real_handle() if isinstance(node, PassNode) else None
 
 
 def encode(node: Node, *, upper: bool = False, with_uuid: bool = True) -> FileHandle | None:
     """ovl_encode_real_fh(): the handle of ``node``; None when its fs has none to give.
-    ``with_uuid`` is False for ``uuid=off`` (a null uuid in every handle)."""
+    ``with_uuid`` is False for ``uuid=off`` (a null uuid in every handle). A real inode's
+    handle is the real filesystem's, uuid included, byte for byte what the kernel writes."""
+    flags = FLAG_CPU_ENDIAN | (FLAG_PATH_UPPER if upper else 0)
     if not isinstance(node, MemInode):
-        return None
+        got = _real_handle(node)
+        if got is None:
+            return None
+        ftype, fid, uuid = got
+        return FileHandle.make(ftype, uuid if with_uuid else NULL_UUID, fid, flags)
     sb, ino = node.sb, node.ino
     fid = struct.pack("<III", sb.generation(ino), ino & 0xFFFFFFFF, ino >> 32)
-    return FileHandle.make(FILEID_INO32_GEN, sb.uuid if with_uuid else NULL_UUID, fid,
-                           FLAG_CPU_ENDIAN | (FLAG_PATH_UPPER if upper else 0))  # fmt: skip
+    return FileHandle.make(FILEID_INO32_GEN, sb.uuid if with_uuid else NULL_UUID, fid, flags)
 
 
 def origin_value(ofs: OvlFS, lower: Node) -> bytes:
     """What ovl_set_origin() stores for ``lower``: its handle, or b"" when it has none.
     (``encode(lower).to_bytes()``, built without the FileHandle: every copy-up makes one.)"""
     if not isinstance(lower, MemInode):
-        real = getattr(lower, "real_handle", None)  # a real dir (vfs/passthrough): its handle
-        got = real() if real is not None else None
-        if got is None:
-            return b""
-        ftype, fid, uuid = got
-        return FileHandle.make(ftype, uuid if ofs.origin_uuid else NULL_UUID, fid).to_bytes()
+        handle = encode(lower, with_uuid=ofs.origin_uuid)  # a real dir (vfs/passthrough)
+        return b"" if handle is None else handle.to_bytes()
     sb, ino = lower.sb, lower.ino
     return (_ORIGIN_HEAD + (sb.uuid if ofs.origin_uuid else NULL_UUID)
             + struct.pack("<III", sb.generation(ino), ino & 0xFFFFFFFF, ino >> 32))  # fmt: skip
@@ -177,19 +188,33 @@ class Decoder:
     a handle to an inode moved out of every layer (an offline change) decodes on Linux only.
     """
 
-    __slots__ = ("_known", "_walked_at")
+    __slots__ = ("_known", "_real", "_walked_at")
 
     def __init__(self) -> None:
         self._known: dict[int, dict[int, MemInode]] = {}  # id(sb) -> ino -> inode
         self._walked_at: dict[int, int] = {}  # id(layer root) -> sb.next_ino when walked
+        # real dirs: (id(sb), handle bytes) -> the inode open_by_handle_at found, while it
+        # lives (a lookup decodes each origin; the real call costs a syscall and a path)
+        self._real: dict[tuple[int, bytes], PassNode] = {}
 
     def decode(self, handle: FileHandle, root: Node, *, with_uuid: bool = True,
                connected: bool = False, near: Iterable[Node] = ()) -> Node | None:  # fmt: skip
         """ovl_decode_real_fh() on the layer whose root is ``root``: the live inode or None.
         ``connected`` (ovl_acceptable): a directory must be inside that layer. ``near``:
         the other layer roots, whose inodes are on the same fs too."""
+        if isinstance(root, PassNode):
+            key = (id(root.sb), handle.raw)
+            got = self._real.get(key)
+            if got is None or got.sb.nodes.get(got.ino) is not got:
+                got = _decode_real(handle, root, with_uuid=with_uuid)
+                if got is None:
+                    return None
+                self._real[key] = got
+            if connected and got.ftype == st.S_IFDIR and not _under(got, root):
+                return None
+            return got
         if not isinstance(root, MemInode):
-            return _decode_real(handle, root, with_uuid=with_uuid, connected=connected)
+            return None
         sb = root.sb
         if handle.uuid != (sb.uuid if with_uuid else NULL_UUID) or len(handle.fid) < 12:
             return None
@@ -230,16 +255,11 @@ def _walk(top: MemInode, known: dict[int, MemInode]) -> None:
                 pending.append(child)
 
 
-def _decode_real(handle: FileHandle, root: Node, *, with_uuid: bool,
-                 connected: bool) -> Node | None:  # fmt: skip
+def _decode_real(handle: FileHandle, root: PassNode, *, with_uuid: bool) -> PassNode | None:
     """A layer on a real filesystem (vfs/passthrough): the real kernel decodes the handle."""
-    decode = getattr(root, "decode_handle", None)
-    if decode is None or handle.uuid != (root.sb.uuid if with_uuid else NULL_UUID):
+    if handle.uuid != (root.sb.uuid if with_uuid else NULL_UUID):
         return None
-    node: Node | None = decode(handle.type, handle.fid)
-    if node is None or (connected and node.ftype == st.S_IFDIR and not _under(node, root)):
-        return None
-    return node
+    return root.decode_handle(handle.type, handle.fid)
 
 
 def _under(node: Node, root: Node) -> bool:

@@ -62,7 +62,10 @@ class OvlInode(Node):
         # (and appended to ``lowers``) on first open or copy-up, see namei.lookup_lowerdata
         self.lowerdata_redirect: str | None = None
         self.ftype = (upper if upper is not None else lowers[0][1]).mode & _S_IFMT
-        self.origin_ino = self.origin_of(upper)
+        # the root keeps the upper root's number though index=on gives it an origin
+        # (ovl_get_root); a nameless inode decoded from a handle (export.py) is no root
+        root = parent is None and type(self) is OvlInode
+        self.origin_ino = None if root else self.origin_of(upper)
         self.vino = 0  # layers on several filesystems: a dir's non-persistent st_ino (xino.py)
         self.xfsid = -1  # ... and the fsid of an origin known by its handle only
         # the last stat result, with the real inode's cached one it was built from: valid

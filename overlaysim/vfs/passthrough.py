@@ -92,8 +92,8 @@ class PassNode(Node):
     absolute real path for the topmost dir of its device (``parent`` is itself then);
     ``alts`` the other names a non-directory was met under (its other hard links)."""
 
-    __slots__ = ("_st", "_stale", "alts", "ftype", "gid", "ino", "mode", "mounted", "parent",
-                 "pname", "sb", "uid")  # fmt: skip
+    __slots__ = ("_fh", "_st", "_stale", "alts", "ftype", "gid", "ino", "mode", "mounted",
+                 "parent", "pname", "sb", "uid")  # fmt: skip
 
     def __init__(self, sb: PassSuper, real: os.stat_result, parent: PassNode | None,
                  pname: str) -> None:  # fmt: skip
@@ -105,6 +105,7 @@ class PassNode(Node):
         self.pname: str | None = pname
         self.alts: list[tuple[PassNode, str]] = []
         self._stale = False
+        self._fh: tuple[int, bytes, bytes] | None = None  # the real handle, once asked for
         self._apply(real)
 
     # --- where it is on the real disk ------------------------------------------------------
@@ -367,9 +368,14 @@ class PassNode(Node):
 
     def real_handle(self) -> tuple[int, bytes, bytes] | None:
         """(type, fid, fs uuid) of the real file handle, what the kernel's overlay writes in
-        an ``origin`` xattr for this inode; None when its filesystem gives no handles."""
-        got = name_to_handle(self.where())
-        return None if got is None else (got[0], got[1], self.sb.uuid)
+        an ``origin`` xattr for this inode; None when its filesystem gives no handles. Kept:
+        an inode's handle never changes, and the index asks for it at every stat."""
+        if self._fh is None:
+            got = name_to_handle(self.where())
+            if got is None:
+                return None
+            self._fh = (got[0], got[1], self.sb.uuid)
+        return self._fh
 
     # --- namespace -------------------------------------------------------------------------
     def _new(self, name: str) -> PassNode:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from overlaysim.vfs.fstypes import register_filesystem
 from overlaysim.vfs.mount import Mount
-from overlaysim.vfs.node import fserr
+from overlaysim.vfs.node import Node, fserr
 from overlaysim.vfs.passthrough import PassNode, PassSuper
+from overlaysim.vfs.sys_handle import register_export_ops
 
 if TYPE_CHECKING:
     from overlaysim.vfs.hostfs import HostFS, Process
@@ -95,4 +96,20 @@ def mount_hostdir(proc: Process, source: str, data: str, target: str) -> Mount:
     return mnt
 
 
+class _RealExport:
+    """name_to_handle_at/open_by_handle_at on a mapping: the real filesystem's handles, as
+    on the bind mount a mapping stands for (an overlay's index stores the same bytes)."""
+
+    def encode_fh(self, mnt: Mount, node: Node, fid_only: bool) -> tuple[int, bytes]:
+        got = node.real_handle() if isinstance(node, PassNode) else None
+        if got is None:
+            raise fserr(errno.EOPNOTSUPP)
+        return got[0], got[1]
+
+    def fh_to_node(self, mnt: Mount, handle_type: int, data: bytes) -> Node | None:
+        root = mnt.root
+        return root.decode_handle(handle_type, data) if isinstance(root, PassNode) else None
+
+
 register_filesystem(FSTYPE, mount_hostdir)
+register_export_ops(FSTYPE, _RealExport())

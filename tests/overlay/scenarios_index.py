@@ -151,6 +151,9 @@ def sc_index_mount_layout(s: Side, r: Rec) -> None:
     r.call("index_dir", lambda: [stat.filemode(s.o.lstat(s.p("w/index")).st_mode),
                                  s.o.lstat(s.p("w/index")).st_uid, s.o.listdir(s.p("w"))])  # fmt: skip
     r.record("root_origin", _fh_shape(s, "u", "trusted.overlay.origin", "l1"))
+    # the root has an origin now, yet keeps the upper root's st_ino (ovl_get_root)
+    r.call("root_ino", lambda: [s.o.stat(s.p("m")).st_ino == s.o.stat(s.p(x)).st_ino
+                                for x in ("u", "l1")])  # fmt: skip
     r.record("index_upper", _fh_shape(s, "w/index", "trusted.overlay.upper", "u",
                                       ("u", "trusted.overlay.origin")))  # fmt: skip
     s.o.chmod(s.p("m/f"), 0o600)
