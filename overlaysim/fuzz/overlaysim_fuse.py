@@ -187,14 +187,18 @@ class SimFuseOverlay(DaemonOverlay):
         self.run_dir = os.path.join(self.base, "run")
         os.mkdir(self.run_dir, 0o700)
 
-    # The layer dirs on disk hold the served state only once the daemon wrote them back.
+    # The layer dirs on disk hold the served state only once the daemon wrote them back, and
+    # hold it again only after the next umount: a remount may change them (run_case then
+    # compares once more after unmounting).
     upper_root = _WrittenBack()
     work_root = _WrittenBack()
+    upper_at_umount = True
 
     def start(self, log: int) -> ForkedChild:
         """What ``overlaysim mount -f -o OPTIONS MNT`` does, in a forked child."""
         pid = os.fork()
         if pid:
+            self.written = False  # what is on disk is the last umount's, not this mount's
             return ForkedChild(pid)
         code = 1
         try:
