@@ -16,18 +16,20 @@ What FUSE cannot express, and how the comparison accounts for it:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from overlaysim.testing.kernel import mount as kmount
+from overlaysim.testing.kernel import mount_table
 from overlaysim.testing.kernel import umount as kumount
 from overlaysim.testing.observe import Snapshot, snapshot, snapshot_work
 
@@ -179,6 +181,23 @@ def kill_daemon(mnt: Path, runtime: Path, probe: Path) -> int:
                          check=False)  # fmt: skip
     assert res.returncode != 0 and daemon_gone(res.stderr), res.stderr
     return pid
+
+
+@contextlib.contextmanager
+def tmpfs_top(tmp_path: Path) -> Iterator[Path]:
+    """A fresh tmpfs at ``tmp_path/t`` for every layer of both sides (the kernel's and the
+    simulation's writes land on one real filesystem); whatever is still mounted under it at
+    the end (an overlay, a FUSE mount) is detached first, deepest first."""
+    top = tmp_path / "t"
+    top.mkdir()
+    kmount("tmpfs", str(top), "tmpfs", "mode=755")
+    try:
+        yield top
+    finally:
+        inside = [m.mount_point for m in mount_table() if m.mount_point.startswith(f"{top}/")]
+        for mnt in sorted(inside, key=len, reverse=True):
+            kumount(mnt, 2)
+        kumount(str(top), 2)
 
 
 def fstype(mnt: Path) -> str | None:

@@ -21,7 +21,6 @@ import pytest
 from overlaysim.fuse import options
 from overlaysim.fuse.errors import MountError
 from overlaysim.testing.kernel import mount as kmount
-from overlaysim.testing.kernel import umount as kumount
 from tests.fuse import fharness as fh
 
 WHY = fh.skip_reason()
@@ -62,17 +61,9 @@ def _ops(m: Path) -> None:
 
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs for the layers (kernel and simulation write the same real filesystem)."""
-    top = tmp_path / "t"
-    top.mkdir()
-    kmount("tmpfs", str(top), "tmpfs", "mode=755")
-    try:
+    """A tmpfs for every layer of both sides (one real filesystem, whose handles both use)."""
+    with fh.tmpfs_top(tmp_path) as top:
         yield top
-    finally:
-        for mnt in (top / "mnt", top / "kmnt"):
-            if fh.fstype(mnt):
-                kumount(str(mnt), 2)
-        kumount(str(top), 2)
 
 
 def _origins(upper: Path) -> dict[str, bytes]:

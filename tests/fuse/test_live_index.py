@@ -40,18 +40,12 @@ SIDES = ("kernel", "live")
 
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs for every layer of both sides (its handles are what both index)."""
-    top = tmp_path / "t"
-    top.mkdir()
-    kmount("tmpfs", str(top), "tmpfs", "mode=755")
+    """A tmpfs for every layer of both sides (one real filesystem, whose handles both use)."""
     try:
-        yield top
+        with fh.tmpfs_top(tmp_path) as top:
+            yield top
     finally:
-        for d in sorted(top.glob("mnt-*")):
-            if fh.fstype(d):
-                kumount(str(d), 2)
-        kumount(str(top), 2)
-        FD_POOL.clear()
+        FD_POOL.clear()  # descriptors an in-process mapping kept into the tmpfs
 
 
 def _lowers(base: Path) -> list[str]:

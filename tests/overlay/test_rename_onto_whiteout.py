@@ -90,16 +90,23 @@ def _diff(a: Obs, b: Obs) -> str:
                      for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))  # fmt: skip
 
 
-@pytest.mark.kernel
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_rename_on_a_real_upper_matches_the_kernel(name: str) -> None:
+def kernel_and_mapped(fn: Callable[[Side, Rec], None]) -> tuple[Obs, Obs]:
+    """The observations of ``fn`` on the kernel and on the simulator with every layer on a
+    real tmpfs mapped by ``hostdir`` (skips where mounting is not permitted)."""
     why = can_mount()
     if why is not None:
         pytest.skip(why)
     with kernel_side() as k:
-        want = _observe(k, CASES[name])
+        want = _observe(k, fn)
     with mapped_side() as m:
-        got = _observe(m, CASES[name])
+        got = _observe(m, fn)
+    return want, got
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rename_on_a_real_upper_matches_the_kernel(name: str) -> None:
+    want, got = kernel_and_mapped(CASES[name])
     assert not _diff(want, got), f"{name} differs on a hostdir upper:\n{_diff(want, got)}"
     if name == "dirs_onto_their_whiteouts":
         assert want["e_back"] == want["new_dir_onto_f"] == want["p_back"]

@@ -13,32 +13,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.overlay import (
-    scenarios_datadir,
-    scenarios_index,
-    scenarios_metacopy,
-    scenarios_nfs_export,
-    scenarios_redirect,
-    scenarios_xino,
-)
-from tests.overlay.oharness import can_mount, kernel_side
-from tests.overlay.scenarios import SCENARIOS
-from tests.overlay.test_rename_onto_whiteout import _diff, _observe, mapped_side
-
-assert scenarios_metacopy.MC and scenarios_redirect.RD and scenarios_datadir.MC
-assert scenarios_index.IX and scenarios_nfs_export.NF and scenarios_xino.XI  # registered
+from tests.overlay.test_kernel_scenarios import SCENARIOS  # every scenario module registered
+from tests.overlay.test_rename_onto_whiteout import _diff, kernel_and_mapped
 
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario_on_a_mapped_tmpfs(name: str) -> None:
-    why = can_mount()
-    if why is not None:
-        pytest.skip(why)
-    with kernel_side() as k:
-        want = _observe(k, SCENARIOS[name])
-    with mapped_side() as m:
-        got = _observe(m, SCENARIOS[name])
+    want, got = kernel_and_mapped(SCENARIOS[name])
     assert not _diff(want, got), f"{name} differs on hostdir layers:\n{_diff(want, got)}"
 
 
