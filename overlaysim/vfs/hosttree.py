@@ -89,7 +89,7 @@ def _import_dir(
 
 def _copy_meta(o: OsModule, rp: str, sp: str, s: os.stat_result, xattrs: bool) -> None:
     if xattrs:
-        for name in _list_real_xattrs(rp):
+        for name in list_real_xattrs(rp):
             try:
                 value = os.getxattr(rp, name, follow_symlinks=False)
             except OSError:
@@ -101,9 +101,10 @@ def _copy_meta(o: OsModule, rp: str, sp: str, s: os.stat_result, xattrs: bool) -
     o.utime(sp, ns=(s.st_atime_ns, s.st_mtime_ns), follow_symlinks=False)
 
 
-def _list_real_xattrs(path: str) -> list[str]:
+def list_real_xattrs(path: str | int, follow: bool = False) -> list[str]:
+    """The xattr names of a real file; none where its filesystem keeps none (or refuses)."""
     try:
-        return os.listxattr(path, follow_symlinks=False)
+        return os.listxattr(path, follow_symlinks=follow)
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
             return []

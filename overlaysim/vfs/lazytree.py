@@ -26,6 +26,7 @@ import os
 import stat as st
 from typing import TYPE_CHECKING, Any
 
+from overlaysim.vfs.hosttree import list_real_xattrs
 from overlaysim.vfs.memfs import _CANON, _CANON_MAX, EMPTY_BLOB, Blob, MemInode
 from overlaysim.vfs.node import fserr
 
@@ -164,14 +165,8 @@ class LazyTree:
     def real_xattrs(self, path: str | int, follow: bool = False) -> dict[str, bytes] | None:
         if not self.xattrs:
             return None
-        try:
-            names = os.listxattr(path, follow_symlinks=follow)
-        except OSError as e:
-            if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-                return None
-            raise
         out: dict[str, bytes] = {}
-        for name in names:
+        for name in list_real_xattrs(path, follow):
             try:
                 out[name] = os.getxattr(path, name, follow_symlinks=follow)
             except OSError:
